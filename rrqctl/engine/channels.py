@@ -1,0 +1,128 @@
+"""The channels of a cable's switch and their life: local port, uplinks, downlinks, multicast.
+
+Timing is rrqnet(8)'s: uplinks send a heartbeat every 30 s; an uplink not heard from
+for three heartbeat intervals is stale (it keeps being tried); a downlink silent for
+3 minutes is stale and forgotten. Everything here takes `now` as an argument.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+from rrqctl.engine.remotes import Multicast, Remote
+
+HEARTBEAT_INTERVAL = 30.0
+UPLINK_STALE_AFTER = 3 * HEARTBEAT_INTERVAL
+DOWNLINK_FORGET_AFTER = 180.0
+
+
+class Kind(enum.StrEnum):
+    LOCAL = "local"
+    UPLINK = "uplink"
+    DOWNLINK = "downlink"
+    MULTICAST = "multicast"
+
+
+class State(enum.StrEnum):
+    WAITING = "waiting"  # an uplink never heard from
+    UP = "up"
+    STALE = "stale"
+
+
+class Channel:
+    """One port of the switch. Counters are plain attributes: the hot path bumps them."""
+
+    __slots__ = (
+        "addr",
+        "created",
+        "drops",
+        "ignore",
+        "kind",
+        "last_heard",
+        "name",
+        "next_heartbeat",
+        "opener",
+        "remote",
+        "rx_bytes",
+        "rx_frames",
+        "rx_heartbeats",
+        "sealer",
+        "tx_bytes",
+        "tx_frames",
+        "tx_heartbeats",
+    )
+
+    def __init__(
+        self,
+        kind: Kind,
+        name: str,
+        now: float,
+        remote: Remote | Multicast | None = None,
+        addr: Any = None,
+    ) -> None:
+        self.kind = kind
+        self.name = name
+        self.remote = remote
+        self.addr = addr  # the socket address datagrams go to
+        self.ignore: frozenset[bytes] = frozenset(
+            remote.ignore if isinstance(remote, Remote) else ()
+        )
+        self.created = now
+        self.last_heard: float | None = None
+        self.next_heartbeat = now  # uplinks greet at once
+        self.sealer: Any = None  # engine.crypto.Sealer for sealed channels
+        self.opener: Any = None  # engine.crypto.Opener for sealed channels
+        self.rx_frames = self.rx_bytes = self.rx_heartbeats = 0
+        self.tx_frames = self.tx_bytes = self.tx_heartbeats = 0
+        self.drops: dict[str, int] = {}
+
+    @property
+    def sealed(self) -> bool:
+        return self.sealer is not None
+
+    def heard(self, now: float) -> None:
+        self.last_heard = now
+
+    def state(self, now: float) -> State:
+        if self.kind in (Kind.LOCAL, Kind.MULTICAST):
+            return State.UP
+        if self.last_heard is None:
+            return State.WAITING
+        limit = UPLINK_STALE_AFTER if self.kind is Kind.UPLINK else DOWNLINK_FORGET_AFTER
+        return State.UP if now - self.last_heard < limit else State.STALE
+
+    def heartbeat_due(self, now: float) -> bool:
+        return self.kind is Kind.UPLINK and now >= self.next_heartbeat
+
+    def heartbeat_sent(self, now: float) -> None:
+        self.tx_heartbeats += 1
+        self.next_heartbeat = now + HEARTBEAT_INTERVAL
+
+    def forgotten(self, now: float) -> bool:
+        """A downlink silent for 3 minutes is dropped from the switch."""
+        return self.kind is Kind.DOWNLINK and self.state(now) is State.STALE
+
+    def drop(self, reason: str) -> None:
+        self.drops[reason] = self.drops.get(reason, 0) + 1
+
+    def status(self, now: float) -> dict[str, Any]:
+        r = self.remote
+        return {
+            "name": self.name,
+            "kind": str(self.kind),
+            "declared": r.text() if r is not None else None,
+            "state": str(self.state(now)),
+            "sealed": self.sealed,
+            "last_heard": None if self.last_heard is None else round(now - self.last_heard, 3),
+            "rx_frames": self.rx_frames,
+            "rx_bytes": self.rx_bytes,
+            "rx_heartbeats": self.rx_heartbeats,
+            "tx_frames": self.tx_frames,
+            "tx_bytes": self.tx_bytes,
+            "tx_heartbeats": self.tx_heartbeats,
+            "drops": dict(self.drops),
+        }
+
+    def __repr__(self) -> str:
+        return f"<Channel {self.kind} {self.name}>"

@@ -1,0 +1,515 @@
+"""The datapath: one thread, blocking-free fds, each drained until EAGAIN, timers by deadline.
+
+Per frame: one read, one table lookup, one send. Other threads talk to the loop only
+through `call()` (run a function in the loop) and `stop()`.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import queue
+import select
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import TYPE_CHECKING, Any
+
+from rrqctl.engine import crypto
+from rrqctl.engine.channels import Channel, Kind, State
+from rrqctl.engine.frames import ETH_HLEN, HEARTBEAT_MAX
+from rrqctl.engine.ports import (
+    RECV_SIZE,
+    McastPort,
+    SockKey,
+    StdioPort,
+    TapPort,
+    UdpPort,
+    peer_ip,
+    sockaddr,
+)
+from rrqctl.engine.remotes import Remote, best_match
+from rrqctl.engine.stats import Drops, RateLimitedLog
+from rrqctl.engine.switch import Switch
+
+if TYPE_CHECKING:
+    from rrqctl.model import Cable
+
+TRACE = 5
+logging.addLevelName(TRACE, "TRACE")
+TICK = 1.0
+DEFAULT_BATCH = 64
+TPG_RANGE = (1461, 1477)
+TPG_SIZE = 1478
+
+# Drop reasons owned by the loop (the switch and crypto have their own)
+NO_REMOTE = "no-remote"
+RUNT = "runt"
+TAP_DOWN = "tap-down"
+LOCAL_BUSY = "local-busy"
+SEND_ERROR = "send-error"
+NOT_SEALED = crypto.NOT_SEALED
+
+LocalPort = TapPort | StdioPort
+
+
+class Engine:
+    """A running cable: its ports, its switch, its channels and their counters."""
+
+    def __init__(
+        self,
+        cable: Cable,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        log: logging.Logger | None = None,
+        stdio_fds: tuple[int, int] = (0, 1),
+    ) -> None:
+        self.cable = cable
+        self.clock = clock
+        self.log = log or logging.getLogger("rrqctl.engine")
+        self._stdio_fds = stdio_fds
+        self.switch = Switch()
+        self.drops = Drops()
+        self.batch = cable.buffers or DEFAULT_BATCH
+        self.local: Channel | None = None
+        self.local_port: LocalPort | None = None
+        self.udp: UdpPort | None = None
+        self.mcast: McastPort | None = None
+        self.mcast_channel: Channel | None = None
+        self.by_addr: dict[SockKey, Channel] = {}
+        self.remotes: tuple[Remote, ...] = ()
+        self._masters: dict[str, bytes] = {}
+        self._sealers: dict[str, crypto.Sealer] = {}
+        self._mc_openers: dict[SockKey, crypto.Opener] = {}
+        self._limiter = crypto.DerivationLimiter()
+        self._ratelog = RateLimitedLog(self.log)
+        self._periodic: list[list[Any]] = []  # [interval, fn, next_due]
+        self._calls: queue.SimpleQueue[tuple[Callable[[], Any], Future[Any]]] = queue.SimpleQueue()
+        self._wake = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        self._poll = select.epoll()
+        self._handlers: dict[int, Callable[[], None]] = {}
+        self._stopping = False
+        self.failure: str | None = None
+        self.started = time.time()
+        self.on_local_lost: Callable[[OSError], None] | None = None
+        self._trace = self.log.isEnabledFor(TRACE)
+
+    # ---- set up and tear down -------------------------------------------------------
+
+    def open(self) -> None:
+        """Open every port; on failure close what was opened and raise OSError/ValueError."""
+        try:
+            self._load_keys(self.cable)
+            now = self.clock()
+            if self.cable.local == "tap":
+                self.attach_local(TapPort(self.cable.name))
+            elif self.cable.local == "stdio":
+                self.attach_local(StdioPort(*self._stdio_fds))
+            if self.cable.port is not None:
+                self.udp = UdpPort(self.cable.port, self.cable.ipv4_only, self.cable.source)
+                self._watch(self.udp.fileno(), self._on_udp)
+            if self.cable.multicast is not None:
+                self._open_multicast(now)
+            self._set_remotes(self.cable.remotes, now)
+            self._watch(self._wake, self._on_wake)
+        except BaseException:
+            self.close()
+            raise
+
+    def attach_local(self, port: LocalPort) -> None:
+        """Use `port` as the local end (also to re-attach a tap that was re-created)."""
+        if self.local_port is not None:
+            self._unwatch(self.local_port.fileno())
+            self.local_port.close()
+        self.local_port = port
+        if self.local is None:
+            self.local = Channel(Kind.LOCAL, port.name, self.clock())
+            self.switch.add(self.local)
+        self._watch(port.fileno(), self._on_local)
+
+    def _open_multicast(self, now: float) -> None:
+        mc = self.cable.multicast
+        assert mc is not None
+        self.mcast = McastPort(mc)
+        ch = Channel(Kind.MULTICAST, mc.text(), now, mc, self.mcast.addr)
+        if mc.keyfile:
+            ch.sealer = self._sealers[mc.keyfile]
+        self.mcast_channel = ch
+        self.switch.add(ch)
+        self._watch(self.mcast.fileno(), self._on_mcast)
+
+    def close(self) -> None:
+        for port in (self.local_port, self.udp, self.mcast):
+            if port is not None:
+                port.close()
+        self.local_port = self.udp = self.mcast = None
+        if self._wake >= 0:
+            os.close(self._wake)
+            self._wake = -1
+        self._poll.close()
+
+    def _watch(self, fd: int, handler: Callable[[], None]) -> None:
+        self._handlers[fd] = handler
+        self._poll.register(fd, select.EPOLLIN)
+
+    def _unwatch(self, fd: int) -> None:
+        if self._handlers.pop(fd, None) is not None:
+            self._poll.unregister(fd)
+
+    # ---- remotes and keys -----------------------------------------------------------
+
+    def _load_keys(self, cable: Cable) -> None:
+        masters = {path: crypto.load_master(path) for path in cable.keyfiles}
+        for path, master in masters.items():
+            if self._masters.get(path) != master:
+                self._sealers[path] = crypto.Sealer(master)
+        self._masters = masters
+
+    def _set_remotes(self, remotes: tuple[Remote, ...], now: float) -> None:
+        """Adopt a new list of declarations; channels of surviving ones keep their state."""
+        self.remotes = remotes
+        for ch in list(self.by_addr.values()):
+            if ch.remote not in remotes:
+                self._forget(ch, "no longer declared")
+        for r in remotes:
+            if r.is_uplink:
+                assert r.port is not None and self.udp is not None
+                key = sockaddr(r.address, r.port, self.udp.family)
+                if key not in self.by_addr:
+                    self._add_channel(Channel(Kind.UPLINK, r.text(), now, r, key), key)
+
+    def _add_channel(self, ch: Channel, key: SockKey) -> None:
+        r = ch.remote
+        if isinstance(r, Remote) and r.keyfile:
+            ch.sealer = self._sealers[r.keyfile]
+            ch.opener = crypto.Opener(
+                self._masters[r.keyfile], self._limiter, key, self.cable.freshness
+            )
+        self.by_addr[key] = ch
+        self.switch.add(ch)
+        self.log.info("%s %s added%s", ch.kind, ch.name, " (sealed)" if ch.sealed else "")
+
+    def _forget(self, ch: Channel, why: str) -> None:
+        self.by_addr.pop(ch.addr, None)
+        self.switch.remove(ch)
+        self.log.info("%s %s forgotten: %s", ch.kind, ch.name, why)
+
+    def reload(self, cable: Cable) -> None:
+        """New remotes and keys, same tap, same learned MACs (runs in the loop thread)."""
+        old_masters = dict(self._masters)
+        self._load_keys(cable)
+        self.cable = cable
+        changed = {p for p, m in self._masters.items() if old_masters.get(p) != m}
+        for ch in list(self.by_addr.values()):
+            r = ch.remote
+            if isinstance(r, Remote) and r.keyfile in changed:
+                self._forget(ch, "key file changed")
+        self._set_remotes(cable.remotes, self.clock())
+        self.log.info("reloaded: %d remote declarations", len(cable.remotes))
+
+    # ---- the loop -------------------------------------------------------------------
+
+    def every(self, interval: float, fn: Callable[[], None]) -> None:
+        """Run fn in the loop thread every `interval` seconds (first run at once)."""
+        self._periodic.append([interval, fn, self.clock()])
+
+    def run(self) -> None:
+        handlers = self._handlers
+        poll = self._poll.poll
+        next_tick = self.clock()
+        while not self._stopping:
+            now = self.clock()
+            if now >= next_tick:
+                next_tick = self._tick(now)
+            for fd, _ in poll(max(0.0, next_tick - now)):
+                h = handlers.get(fd)
+                if h is not None:
+                    h()
+
+    def stop(self, failure: str | None = None) -> None:
+        """Ask the loop to end (any thread, or a signal handler); failure says what broke."""
+        if failure and self.failure is None:
+            self.failure = failure
+        self._stopping = True
+        if self._wake >= 0:
+            os.eventfd_write(self._wake, 1)
+
+    def call(self, fn: Callable[[], Any]) -> Future[Any]:
+        """Run fn in the loop thread; the future holds its result."""
+        fut: Future[Any] = Future()
+        self._calls.put((fn, fut))
+        os.eventfd_write(self._wake, 1)
+        return fut
+
+    def _on_wake(self) -> None:
+        try:
+            os.eventfd_read(self._wake)
+        except BlockingIOError:
+            pass
+        while True:
+            try:
+                fn, fut = self._calls.get_nowait()
+            except queue.Empty:
+                return
+            if fut.set_running_or_notify_cancel():
+                try:
+                    fut.set_result(fn())
+                except Exception as e:
+                    fut.set_exception(e)
+
+    def _tick(self, now: float) -> float:
+        for ch in list(self.switch.channels):
+            if ch.heartbeat_due(now):
+                self._heartbeat(ch, now)
+            elif ch.forgotten(now):
+                self._forget(ch, "silent for 3 minutes")
+        self.switch.macs.expire(now)
+        nxt = now + TICK
+        for entry in self._periodic:
+            interval, fn, due = entry
+            if now >= due:
+                fn()
+                entry[2] = due = max(due + interval, now)
+            nxt = min(nxt, due)
+        return nxt
+
+    def _heartbeat(self, ch: Channel, now: float) -> None:
+        data = ch.sealer.heartbeat() if ch.sealer is not None else b""
+        if self._send(ch, data):
+            self.log.debug("heartbeat to %s", ch.name)
+        ch.heartbeat_sent(now)
+
+    # ---- local end ------------------------------------------------------------------
+
+    def _on_local(self) -> None:
+        port = self.local_port
+        ch = self.local
+        assert port is not None and ch is not None
+        now = self.clock()
+        forward = self._forward
+        for _ in range(self.batch):
+            try:
+                frame = port.read()
+            except OSError as e:
+                self._local_lost(e)
+                return
+            if frame is None:
+                break
+            ch.rx_frames += 1
+            ch.rx_bytes += len(frame)
+            forward(frame, ch, now)
+        if isinstance(port, StdioPort):
+            self._drain_stdio(port, ch, now)
+
+    def _drain_stdio(self, port: StdioPort, ch: Channel, now: float) -> None:
+        while (frame := port.read()) is not None:
+            ch.rx_frames += 1
+            ch.rx_bytes += len(frame)
+            self._forward(frame, ch, now)
+        if port.eof:
+            self.log.info("end of stdin")
+            self.stop()
+
+    def _local_lost(self, e: OSError) -> None:
+        port = self.local_port
+        assert port is not None
+        self._unwatch(port.fileno())
+        self.log.error("local %s lost: %s", port.name, e.strerror)
+        if self.on_local_lost is not None:
+            self.on_local_lost(e)
+        else:
+            self.stop(f"local {port.name} lost: {e.strerror}")
+
+    # ---- UDP ------------------------------------------------------------------------
+
+    def _on_udp(self) -> None:
+        assert self.udp is not None
+        recv = self.udp.sock.recvfrom
+        by_addr = self.by_addr
+        now = self.clock()
+        for _ in range(self.batch):
+            try:
+                data, addr = recv(RECV_SIZE)
+            except BlockingIOError:
+                return
+            except OSError as e:  # a queued ICMP error; nothing to do with it
+                self.drops.count(SEND_ERROR)
+                self._ratelog.warning(("icmp", e.errno), "UDP error: %s", e.strerror)
+                continue
+            key = (addr[0], addr[1])
+            ch = by_addr.get(key)
+            if ch is None:
+                self._admit(key, data, now)
+            else:
+                self._receive(ch, data, now, ch.opener)
+
+    def _admit(self, key: SockKey, data: bytes, now: float) -> None:
+        """A datagram from a source without a channel: a new downlink, or a drop."""
+        ip = peer_ip(key[0])
+        decl = best_match(self.remotes, ip, key[1])
+        if decl is None:
+            self.drops.count(NO_REMOTE)
+            self._ratelog.info(("no-remote", key[0]), "dropped datagram from %s: no remote admits it", f"{key[0]}:{key[1]}")
+            return
+        name = f"[{ip}]:{key[1]}" if ip.version == 6 else f"{ip}:{key[1]}"
+        ch = Channel(Kind.DOWNLINK, name, now, decl, key)
+        opener = None
+        if decl.keyfile:
+            opener = crypto.Opener(self._masters[decl.keyfile], self._limiter, key, self.cable.freshness)
+        result = self._decode(data, opener, now)
+        if isinstance(result, str):
+            self.drops.count(result)
+            self._ratelog.info(("reject", key[0]), "rejected datagram from %s: %s", name, result)
+            return
+        self._add_channel(ch, key)
+        if opener is not None:
+            ch.opener = opener  # keep the session the first datagram opened
+        self._accept(ch, result, now)
+
+    def _decode(self, data: bytes, opener: crypto.Opener | None, now: float) -> bytes | str:
+        """The frame in a datagram (b'' for a heartbeat), or the reason to drop it."""
+        if opener is None:
+            n = len(data)
+            if n <= HEARTBEAT_MAX:
+                return b""
+            return data if n >= ETH_HLEN else RUNT
+        try:
+            _, payload = opener.open(data, now)
+        except crypto.SealError as e:
+            return e.reason
+        if payload and len(payload) < ETH_HLEN:
+            return RUNT
+        return payload
+
+    def _receive(self, ch: Channel, data: bytes, now: float, opener: crypto.Opener | None) -> None:
+        result = self._decode(data, opener, now)
+        if isinstance(result, str):
+            self.drops.count(result)
+            ch.drop(result)
+            return
+        self._accept(ch, result, now)
+
+    def _accept(self, ch: Channel, frame: bytes, now: float) -> None:
+        if ch.last_heard is None or ch.state(now) is not State.UP:
+            self.log.info("%s %s is up", ch.kind, ch.name)
+        ch.last_heard = now
+        if not frame:
+            ch.rx_heartbeats += 1
+            self.log.debug("heartbeat from %s", ch.name)
+            return
+        ch.rx_frames += 1
+        ch.rx_bytes += len(frame)
+        self._forward(frame, ch, now)
+
+    def _on_mcast(self) -> None:
+        port, ch = self.mcast, self.mcast_channel
+        assert port is not None and ch is not None
+        now = self.clock()
+        for _ in range(self.batch):
+            try:
+                data, addr = port.sock.recvfrom(RECV_SIZE)
+            except BlockingIOError:
+                return
+            if port.is_echo(data):
+                continue
+            opener = None
+            if ch.sealer is not None:
+                opener = self._mc_opener((addr[0], addr[1]))
+            self._receive(ch, data, now, opener)
+
+    def _mc_opener(self, key: SockKey) -> crypto.Opener:
+        """Every sender on the group has its own sessions: one opener per real source."""
+        op = self._mc_openers.get(key)
+        if op is None:
+            mc = self.cable.multicast
+            assert mc is not None and mc.keyfile is not None
+            if len(self._mc_openers) >= 1024:
+                self._mc_openers.pop(next(iter(self._mc_openers)))
+            op = crypto.Opener(self._masters[mc.keyfile], self._limiter, key, self.cable.freshness)
+            self._mc_openers[key] = op
+        return op
+
+    # ---- forwarding -----------------------------------------------------------------
+
+    def _forward(self, frame: bytes, src: Channel, now: float) -> None:
+        route = self.switch.route(frame, src, now)
+        if type(route) is str:
+            self.drops.count(route)
+            src.drop(route)
+            if self._trace:
+                self.log.log(TRACE, "drop %d bytes from %s: %s", len(frame), src.name, route)
+            return
+        local = self.local
+        for ch in route:  # type: ignore[union-attr]
+            if ch is local:
+                self._write_local(frame)
+            elif self._send(ch, frame if ch.sealer is None else ch.sealer.seal(frame)):
+                ch.tx_frames += 1
+                ch.tx_bytes += len(frame)
+            if self._trace:
+                self.log.log(TRACE, "%d bytes %s -> %s", len(frame), src.name, ch.name)
+
+    def _write_local(self, frame: bytes) -> None:
+        port, ch = self.local_port, self.local
+        assert port is not None and ch is not None
+        try:
+            port.write(frame)
+        except BlockingIOError:
+            self.drops.count(LOCAL_BUSY)
+            ch.drop(LOCAL_BUSY)
+        except OSError as e:
+            reason = TAP_DOWN if e.errno == errno.EIO else f"local-{errno.errorcode.get(e.errno or 0, 'error').lower()}"
+            self.drops.count(reason)
+            ch.drop(reason)
+        else:
+            ch.tx_frames += 1
+            ch.tx_bytes += len(frame)
+
+    def _send(self, ch: Channel, data: bytes) -> bool:
+        if self.cable.tpg and TPG_RANGE[0] <= len(data) <= TPG_RANGE[1]:
+            data += bytes(TPG_SIZE - len(data))
+        port: UdpPort | McastPort | None = self.mcast if ch.kind is Kind.MULTICAST else self.udp
+        assert port is not None
+        try:
+            port.sock.sendto(data, ch.addr)
+        except OSError as e:
+            self.drops.count(SEND_ERROR)
+            ch.drop(SEND_ERROR)
+            self._ratelog.warning(("send", ch.name, e.errno), "sending to %s: %s", ch.name, e.strerror)
+            return False
+        if port is self.mcast:
+            self.mcast.remember(data)
+        return True
+
+    # ---- status ---------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        """A JSON-able picture of the cable (call it in the loop thread: see call())."""
+        now = self.clock()
+        remotes = [ch.status(now) for ch in self.switch.channels if ch.kind is not Kind.LOCAL]
+        local = self.local.status(now) if self.local is not None else None
+        if local is not None and self.local_port is not None:
+            local["name"] = self.local_port.name
+            local["kind"] = self.local_port.kind
+        return {
+            "name": self.cable.name,
+            "pid": os.getpid(),
+            "uptime": round(time.time() - self.started, 1),
+            "port": self.cable.port,
+            "local": local,
+            "declared": [r.text() for r in self.remotes],
+            "remotes": remotes,
+            "macs": self.switch.macs.snapshot(now),
+            "drops": self.drops.snapshot(),
+        }
+
+    def summary(self) -> str:
+        """One line for systemd's STATUS=: remotes up/total, frames in/out."""
+        now = self.clock()
+        chans = [c for c in self.switch.channels if c.kind is not Kind.LOCAL]
+        up = sum(1 for c in chans if c.state(now) is State.UP)
+        rx = sum(c.rx_frames for c in chans)
+        tx = sum(c.tx_frames for c in chans)
+        return f"remotes {up}/{len(chans)} up, frames in {rx} out {tx}, dropped {self.drops.total}"
+

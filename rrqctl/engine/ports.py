@@ -1,0 +1,212 @@
+"""The I/O ends of a cable: tap, stdio (VDE stream framing), the UDP socket, multicast.
+
+Ports only move bytes; what goes where is the switch's business.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import socket
+import struct
+from collections import deque
+from ipaddress import IPv4Address, IPv6Address
+
+from rrqctl.engine.frames import ETH_HLEN
+from rrqctl.engine.remotes import IPAddress, Multicast
+from rrqctl.system import tun
+
+# Linux socket options the socket module does not name
+IP_MTU_DISCOVER, IPV6_MTU_DISCOVER, PMTUDISC_DONT = 10, 23, 0
+
+UDP_MAX = 65507  # the largest UDP payload over IPv4
+RECV_SIZE = 65536
+STDIO_BACKLOG = 1 << 20  # bytes of frames waiting for a slow stdout before we drop
+
+SockKey = tuple[str, int]
+
+
+def sockaddr(ip: IPAddress, port: int, family: int) -> SockKey:
+    """The (host, port) a socket of `family` reports for ip:port (v4-mapped on a v6 socket)."""
+    if family == socket.AF_INET6 and isinstance(ip, IPv4Address):
+        return (f"::ffff:{ip}", port)
+    return (str(ip), port)
+
+
+def peer_ip(host: str) -> IPAddress:
+    """The address of a datagram's source, IPv4-mapped addresses unmapped."""
+    if ":" not in host:
+        return IPv4Address(host)
+    ip6 = IPv6Address(host.partition("%")[0])
+    return ip6.ipv4_mapped or ip6
+
+
+class TapPort:
+    """A tap device; writes to a tap that is down fail with EIO, which callers count."""
+
+    kind = "tap"
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.fd = tun.open_tap(name)
+
+    def fileno(self) -> int:
+        return self.fd
+
+    def read(self) -> bytes | None:
+        try:
+            return os.read(self.fd, RECV_SIZE)
+        except BlockingIOError:
+            return None
+
+    def write(self, frame: bytes) -> None:
+        os.write(self.fd, frame)
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+class StdioPort:
+    """stdin/stdout as a VDE plug stream: each frame preceded by its 2-byte big-endian length."""
+
+    kind = "stdio"
+
+    def __init__(self, rfd: int = 0, wfd: int = 1) -> None:
+        self.name = "stdio"
+        self.fd = rfd
+        self.wfd = wfd
+        os.set_blocking(rfd, False)
+        os.set_blocking(wfd, False)
+        self._inbuf = bytearray()
+        self._frames: deque[bytes] = deque()
+        self._outbuf = bytearray()
+        self.eof = False
+        self.runts = 0
+
+    def fileno(self) -> int:
+        return self.fd
+
+    def read(self) -> bytes | None:
+        """The next whole frame, or None when none is complete yet (self.eof at end of stream)."""
+        if self._frames:
+            return self._frames.popleft()
+        try:
+            data = os.read(self.fd, RECV_SIZE)
+        except BlockingIOError:
+            return None
+        if not data:
+            self.eof = True
+            return None
+        self._inbuf += data
+        self._split()
+        return self._frames.popleft() if self._frames else None
+
+    def _split(self) -> None:
+        buf = self._inbuf
+        pos = 0
+        while len(buf) - pos >= 2:
+            (n,) = struct.unpack_from(">H", buf, pos)
+            if n > UDP_MAX:
+                self.eof = True  # a protocol error: end the stream cleanly
+                break
+            if len(buf) - pos - 2 < n:
+                break
+            if n >= ETH_HLEN:
+                self._frames.append(bytes(buf[pos + 2 : pos + 2 + n]))
+            elif n:
+                self.runts += 1
+            pos += 2 + n
+        del buf[:pos]
+
+    def write(self, frame: bytes) -> None:
+        if len(self._outbuf) > STDIO_BACKLOG:
+            raise BlockingIOError(errno.EAGAIN, "stdout backlog full")
+        self._outbuf += struct.pack(">H", len(frame)) + frame
+        self.flush()
+
+    def flush(self) -> None:
+        while self._outbuf:
+            try:
+                n = os.write(self.wfd, self._outbuf)
+            except BlockingIOError:
+                return
+            del self._outbuf[:n]
+
+    @property
+    def pending(self) -> bool:
+        return bool(self._outbuf)
+
+    def close(self) -> None:
+        self.flush()
+
+
+class UdpPort:
+    """The cable's UDP socket: dual-stack IPv6 with v4-mapped addresses, or IPv4 only (-4)."""
+
+    def __init__(self, port: int, ipv4_only: bool = False, source: IPAddress | None = None) -> None:
+        self.family = socket.AF_INET if ipv4_only else socket.AF_INET6
+        s = socket.socket(self.family, socket.SOCK_DGRAM)
+        try:
+            if self.family == socket.AF_INET6:
+                s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+            # Let big frames fragment rather than fail with EMSGSIZE (as rrqnet does).
+            s.setsockopt(socket.IPPROTO_IP, IP_MTU_DISCOVER, PMTUDISC_DONT)
+            if self.family == socket.AF_INET6:
+                s.setsockopt(socket.IPPROTO_IPV6, IPV6_MTU_DISCOVER, PMTUDISC_DONT)
+            host = "" if source is None else sockaddr(source, port, self.family)[0]
+            s.bind((host, port))
+            s.setblocking(False)
+        except OSError:
+            s.close()
+            raise
+        self.sock = s
+        self.port = port
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class McastPort:
+    """The -m channel, as QEMU's multicast socket netdev sets it up (so QEMU is a peer)."""
+
+    ECHO_MEMORY = 256
+
+    def __init__(self, mc: Multicast) -> None:
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind((str(mc.group), mc.port))
+            mreq = struct.pack("4s4s", mc.group.packed, socket.inet_aton("0.0.0.0"))
+            s.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreq)
+            s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 1)
+            s.setblocking(False)
+        except OSError:
+            s.close()
+            raise
+        self.sock = s
+        self.addr: SockKey = (str(mc.group), mc.port)
+        self.family = socket.AF_INET
+        self._sent: deque[bytes] = deque(maxlen=self.ECHO_MEMORY)
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def remember(self, datagram: bytes) -> None:
+        """Note a datagram we sent: with multicast loop on, it comes back to us."""
+        self._sent.append(hashlib.blake2b(datagram, digest_size=8).digest())
+
+    def is_echo(self, datagram: bytes) -> bool:
+        d = hashlib.blake2b(datagram, digest_size=8).digest()
+        if d in self._sent:
+            self._sent.remove(d)
+            return True
+        return False
+
+    def close(self) -> None:
+        self.sock.close()

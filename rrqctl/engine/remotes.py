@@ -1,0 +1,193 @@
+"""Remote declarations (rrqnet(8) REMOTE DECLARATIONS): parsing, uplink vs downlink, matching.
+
+    ipv4 block           a.b.c.d[/n][:port][=keyfile]
+    plain ipv6 block     addr[/n][=keyfile]            (no port: a source mask only)
+    bracketed ipv6       [addr[/n]][:port][=keyfile]
+
+A full-length prefix with a port is an uplink; anything else a downlink mask.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
+
+from rrqctl.engine.frames import format_mac, parse_mac
+
+IPAddress = IPv4Address | IPv6Address
+IPNetwork = IPv4Network | IPv6Network
+MULTICAST_V4 = IPv4Network("224.0.0.0/4")
+
+
+@dataclass(frozen=True, slots=True)
+class Remote:
+    """One remote declaration: the sources it admits and, for an uplink, where to send."""
+
+    network: IPNetwork
+    port: int | None = None
+    keyfile: str | None = None
+    ignore: tuple[bytes, ...] = field(default=())
+
+    @property
+    def is_uplink(self) -> bool:
+        return self.port is not None and self.network.prefixlen == self.network.max_prefixlen
+
+    @property
+    def kind(self) -> str:
+        return "uplink" if self.is_uplink else "downlink"
+
+    @property
+    def sealed(self) -> bool:
+        return self.keyfile is not None
+
+    @property
+    def address(self) -> IPAddress:
+        return self.network.network_address
+
+    def admits(self, ip: IPAddress, port: int) -> bool:
+        return ip in self.network and (self.port is None or self.port == port)
+
+    def text(self) -> str:
+        """The declaration as rrqnet(8) writes it (without the -i list)."""
+        net = self.network
+        host = str(net.network_address)
+        prefix = "" if net.prefixlen == net.max_prefixlen else f"/{net.prefixlen}"
+        key = f"={self.keyfile}" if self.keyfile is not None else ""
+        if net.version == 4:
+            port = f":{self.port}" if self.port is not None else ""
+            return f"{host}{prefix}{port}{key}"
+        if self.port is None:
+            return f"{host}{prefix}{key}"
+        return f"[{host}{prefix}]:{self.port}{key}"
+
+    def argv(self) -> list[str]:
+        """The declaration as rrqnet(8) arguments, with its -i list."""
+        if not self.ignore:
+            return [self.text()]
+        return [self.text(), "-i", ",".join(format_mac(m) for m in self.ignore)]
+
+    def __str__(self) -> str:
+        return self.text()
+
+
+@dataclass(frozen=True, slots=True)
+class Multicast:
+    """The -m channel: an IPv4 multicast group joined as one persistent remote."""
+
+    group: IPv4Address
+    port: int
+    keyfile: str | None = None
+
+    @property
+    def sealed(self) -> bool:
+        return self.keyfile is not None
+
+    def text(self) -> str:
+        key = f"={self.keyfile}" if self.keyfile is not None else ""
+        return f"{self.group}:{self.port}{key}"
+
+    def __str__(self) -> str:
+        return self.text()
+
+
+def parse_port(text: str) -> int:
+    if not text.isdigit():
+        raise ValueError(f"port '{text}' is not a number")
+    port = int(text)
+    if not 1 <= port <= 65535:
+        raise ValueError(f"port {port} is out of range 1-65535")
+    return port
+
+
+def _split_key(text: str) -> tuple[str, str | None]:
+    decl, eq, key = text.partition("=")
+    if eq and not key:
+        raise ValueError(f"'{text}' has '=' but no key file after it")
+    return decl, (key if eq else None)
+
+
+def _network(text: str, version: int) -> IPNetwork:
+    addr, slash, plen = text.partition("/")
+    try:
+        ip = ipaddress.ip_address(addr)
+    except ValueError:
+        kind = "an IPv4" if version == 4 else "an IPv6"
+        raise ValueError(f"'{addr}' is not {kind} address") from None
+    if ip.version != version:
+        raise ValueError(f"'{addr}' is not an IPv{version} address")
+    if not slash:
+        return ipaddress.ip_network(ip)
+    maxlen = ip.max_prefixlen
+    if not plen.isdigit() or not 0 <= int(plen) <= maxlen:
+        raise ValueError(f"prefix length '{plen}' is out of range 0-{maxlen}")
+    return ipaddress.ip_network(f"{ip}/{plen}", strict=False)
+
+
+def parse_remote(text: str, ignore: tuple[bytes, ...] = ()) -> Remote:
+    """Parse one remote declaration; ValueError says what is wrong with it."""
+    text = text.strip()
+    if not text:
+        raise ValueError("empty remote declaration")
+    decl, keyfile = _split_key(text)
+    port: int | None = None
+    if decl.startswith("["):
+        inner, close, rest = decl[1:].partition("]")
+        if not close:
+            raise ValueError(f"'{decl}' has no closing ']'")
+        network = _network(inner, 6)
+        if rest:
+            if not rest.startswith(":"):
+                raise ValueError(f"unexpected '{rest}' after ']' (want ]:port)")
+            port = parse_port(rest[1:])
+    elif decl.count(":") >= 2:
+        network = _network(decl, 6)
+    else:
+        addr, colon, port_text = decl.partition(":")
+        network = _network(addr, 4)
+        if colon:
+            port = parse_port(port_text)
+    return Remote(network, port, keyfile, ignore)
+
+
+def parse_ignore_list(text: str) -> tuple[bytes, ...]:
+    """The -i argument: a comma separated list of MAC addresses."""
+    macs = [m for m in text.split(",") if m]
+    if not macs:
+        raise ValueError("-i needs a comma separated list of MAC addresses")
+    return tuple(parse_mac(m) for m in macs)
+
+
+def parse_multicast(text: str) -> Multicast:
+    """-m ipv4:port[=keyfile]; the group must be an IPv4 multicast address."""
+    decl, keyfile = _split_key(text.strip())
+    addr, colon, port_text = decl.partition(":")
+    if not colon:
+        raise ValueError(f"multicast channel '{text}' needs a port (ipv4:port[=keyfile])")
+    try:
+        group = IPv4Address(addr)
+    except ValueError:
+        raise ValueError(f"'{addr}' is not an IPv4 address") from None
+    if group not in MULTICAST_V4:
+        hint = ""
+        first = int(addr.split(".")[0])
+        if 240 <= first <= 249:  # the man page's own example writes 244.0.2.1
+            hint = f"; did you mean {first - 20}{addr[len(str(first)):]}?"
+        raise ValueError(f"{group} is not an IPv4 multicast address (224.0.0.0/4){hint}")
+    return Multicast(group, parse_port(port_text), keyfile)
+
+
+def best_match(remotes: tuple[Remote, ...] | list[Remote], ip: IPAddress, port: int) -> Remote | None:
+    """The declaration that admits (ip, port): longest prefix first, then declaration order."""
+    found: Remote | None = None
+    for r in remotes:
+        if r.admits(ip, port) and (found is None or r.network.prefixlen > found.network.prefixlen):
+            found = r
+    return found
+
+
+def unmap(ip: IPAddress) -> IPAddress:
+    """An IPv4-mapped IPv6 address (from a dual-stack socket) as the IPv4 address it is."""
+    if isinstance(ip, IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    return ip

@@ -1,0 +1,120 @@
+"""The learning switch among a cable's channels, with rrqnet(8)'s broadcast-cycle protection.
+
+A source MAC is bound to the channel it arrived on. The binding is sticky for 6 s after
+a broadcast/multicast frame and 20 s after a unicast one: a frame from that MAC arriving
+via another channel meanwhile is dropped. That is what keeps a triangle of mutual uplinks
+from looping. Unicast goes to the channel where the destination was learned; broadcast,
+multicast and unknown destinations go to every known channel except the incoming one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rrqctl.engine.channels import Channel
+from rrqctl.engine.frames import format_mac
+
+BROADCAST_HOLD = 6.0
+UNICAST_HOLD = 20.0
+MAC_AGE = 300.0  # forget a MAC not seen for this long (as a Linux bridge does)
+
+# Drop reasons (also the keys of the drop counters)
+IGNORED_MAC = "ignored-mac"
+BINDING_CONFLICT = "binding-conflict"
+SAME_CHANNEL = "same-channel"
+BAD_SOURCE_MAC = "bad-source-mac"
+
+
+class Binding:
+    __slots__ = ("channel", "held_until", "last_seen")
+
+    def __init__(self, channel: Channel, held_until: float, last_seen: float) -> None:
+        self.channel = channel
+        self.held_until = held_until
+        self.last_seen = last_seen
+
+
+class MacTable:
+    def __init__(self) -> None:
+        self.entries: dict[bytes, Binding] = {}
+
+    def learn(self, mac: bytes, channel: Channel, now: float, group: bool) -> bool:
+        """Bind mac to channel; False when it is held by another channel (drop the frame)."""
+        hold = now + (BROADCAST_HOLD if group else UNICAST_HOLD)
+        b = self.entries.get(mac)
+        if b is None:
+            self.entries[mac] = Binding(channel, hold, now)
+            return True
+        if b.channel is not channel:
+            if now < b.held_until:
+                return False
+            b.channel = channel
+            b.held_until = hold
+        elif hold > b.held_until:
+            b.held_until = hold
+        b.last_seen = now
+        return True
+
+    def lookup(self, mac: bytes) -> Channel | None:
+        b = self.entries.get(mac)
+        return None if b is None else b.channel
+
+    def forget_channel(self, channel: Channel) -> None:
+        for mac in [m for m, b in self.entries.items() if b.channel is channel]:
+            del self.entries[mac]
+
+    def expire(self, now: float) -> None:
+        for mac in [m for m, b in self.entries.items() if now - b.last_seen >= MAC_AGE]:
+            del self.entries[mac]
+
+    def snapshot(self, now: float) -> list[dict[str, Any]]:
+        return [
+            {
+                "mac": format_mac(mac),
+                "channel": b.channel.name,
+                "age": round(now - b.last_seen, 3),
+                "held_for": round(max(0.0, b.held_until - now), 3),
+            }
+            for mac, b in sorted(self.entries.items())
+        ]
+
+
+class Switch:
+    """Where a frame goes. `channels` are the known ones: the flood set."""
+
+    def __init__(self) -> None:
+        self.macs = MacTable()
+        self.channels: list[Channel] = []
+
+    def add(self, channel: Channel) -> None:
+        self.channels.append(channel)
+
+    def remove(self, channel: Channel) -> None:
+        self.channels.remove(channel)
+        self.macs.forget_channel(channel)
+
+    def route(self, frame: bytes, src: Channel, now: float) -> list[Channel] | str:
+        """The channels frame goes to, or the reason it is dropped."""
+        dst = frame[0:6]
+        smac = frame[6:12]
+        if smac[0] & 1:
+            return BAD_SOURCE_MAC
+        ignore = src.ignore
+        if ignore and (smac in ignore or dst in ignore):
+            return IGNORED_MAC
+        group = bool(dst[0] & 1)
+        if not self.macs.learn(smac, src, now, group):
+            return BINDING_CONFLICT
+        if not group:
+            out = self.macs.lookup(dst)
+            if out is not None:
+                if out is src:
+                    return SAME_CHANNEL
+                if out.ignore and (dst in out.ignore or smac in out.ignore):
+                    return IGNORED_MAC
+                return [out]
+        return [
+            c
+            for c in self.channels
+            if c is not src and not (c.ignore and (smac in c.ignore or dst in c.ignore))
+        ]

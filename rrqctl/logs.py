@@ -1,0 +1,46 @@
+"""Logging for engines and commands: levels as rrqnet(8) -v/-vv/-vvv, to stderr or syslog."""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import os
+import sys
+
+from rrqctl.engine.loop import TRACE
+
+LEVELS = {0: logging.WARNING, 1: logging.INFO, 2: logging.DEBUG, 3: TRACE}
+FACILITIES = logging.handlers.SysLogHandler.facility_names
+PRIORITIES = logging.handlers.SysLogHandler.priority_names
+
+
+class _Format(logging.Formatter):
+    """'warning: ' and 'error: ' prefixes; plain text for information."""
+
+    def __init__(self, prefix: str, stamp: bool) -> None:
+        stamp_fmt = "%(asctime)s " if stamp else ""
+        super().__init__(f"{stamp_fmt}{prefix}%(tag)s%(message)s", "%Y-%m-%dT%H:%M:%S")
+
+    def format(self, record: logging.LogRecord) -> str:
+        record.tag = "" if record.levelno < logging.WARNING else f"{record.levelname.lower()}: "
+        return super().format(record)
+
+
+def setup(prog: str, verbosity: int, syslog: tuple[str, str] | None = None) -> logging.Logger:
+    """Configure the root logger once for this process; returns the engine's logger."""
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        root.removeHandler(h)
+    handler: logging.Handler
+    if syslog is not None:
+        facility, priority = syslog
+        handler = logging.handlers.SysLogHandler("/dev/log", FACILITIES[facility])
+        handler.mapPriority = lambda _level: priority  # type: ignore[method-assign]
+        handler.setFormatter(logging.Formatter(f"{prog}[{os.getpid()}]: %(message)s"))
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+        # journald stamps lines itself; files and terminals get a timestamp
+        handler.setFormatter(_Format(f"{prog}: ", stamp="JOURNAL_STREAM" not in os.environ))
+    root.addHandler(handler)
+    root.setLevel(LEVELS[max(0, min(3, verbosity))])
+    return logging.getLogger("rrqctl.engine")

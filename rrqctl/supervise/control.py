@@ -1,0 +1,176 @@
+"""The control socket: one JSON request per connection, one JSON answer.
+
+    {"cmd": "status"}   the cable's remotes, counters, MAC table and drops
+    {"cmd": "summary"}  one line
+    {"cmd": "metrics"}  Prometheus text exposition
+    {"cmd": "reload"}   re-read the configuration (when the runner supports it)
+
+The server thread never touches engine state: it asks the loop thread (Engine.call).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import socket
+import stat
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from rrqctl.errors import NotRunningError
+
+if TYPE_CHECKING:
+    from rrqctl.engine.loop import Engine
+
+log = logging.getLogger("rrqctl.control")
+REQUEST_MAX = 4096
+TIMEOUT = 5.0
+
+
+class SocketInUse(OSError):
+    pass
+
+
+class ControlServer:
+    def __init__(self, path: str, engine: Engine) -> None:
+        self.path = path
+        self.engine = engine
+        self.handlers: dict[str, Callable[[], Any]] = {
+            "status": engine.status,
+            "summary": engine.summary,
+            "metrics": lambda: metrics_text(engine.status()),
+        }
+        self.sock = _bind(path)
+        self._thread = threading.Thread(target=self._serve, name="control", daemon=True)
+        self._closed = False
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._closed:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                conn.settimeout(TIMEOUT)
+                try:
+                    self._answer(conn)
+                except OSError as e:
+                    log.debug("control connection: %s", e)
+
+    def _answer(self, conn: socket.socket) -> None:
+        raw = conn.recv(REQUEST_MAX)
+        try:
+            req = json.loads(raw) if raw.strip().startswith(b"{") else {"cmd": raw.decode().strip()}
+            cmd = str(req.get("cmd", "status"))
+        except (ValueError, UnicodeDecodeError):
+            cmd = ""
+        handler = self.handlers.get(cmd)
+        if handler is None:
+            reply: dict[str, Any] = {"error": f"unknown request '{cmd}'", "known": sorted(self.handlers)}
+        else:
+            try:
+                reply = {"ok": True, "result": self.engine.call(handler).result(TIMEOUT)}
+            except Exception as e:  # the engine answers, or the client learns why not
+                reply = {"error": f"{type(e).__name__}: {e}"}
+        conn.sendall(json.dumps(reply).encode() + b"\n")
+
+    def close(self) -> None:
+        self._closed = True
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
+        self.sock.close()
+        with contextlib.suppress(FileNotFoundError):
+            if stat.S_ISSOCK(os.lstat(self.path).st_mode):
+                os.unlink(self.path)
+
+
+def _bind(path: str) -> socket.socket:
+    """Bind a unix socket at path; refuse to steal one that a live engine answers on."""
+    os.makedirs(os.path.dirname(path) or ".", mode=0o755, exist_ok=True)
+    if os.path.exists(path):
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        probe.settimeout(1.0)
+        try:
+            probe.connect(path)
+        except OSError:
+            os.unlink(path)  # stale: nobody listens
+        else:
+            raise SocketInUse(f"{path} is in use by another engine")
+        finally:
+            probe.close()
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    old = os.umask(0o177)
+    try:
+        s.bind(path)
+    finally:
+        os.umask(old)
+    s.listen(8)
+    return s
+
+
+def query(path: str, cmd: str = "status", timeout: float = TIMEOUT) -> Any:
+    """Ask the engine behind `path`; NotRunningError when nobody answers."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    try:
+        s.connect(path)
+        s.sendall(json.dumps({"cmd": cmd}).encode())
+        s.shutdown(socket.SHUT_WR)
+        chunks = []
+        while chunk := s.recv(65536):
+            chunks.append(chunk)
+    except (FileNotFoundError, ConnectionRefusedError):
+        raise NotRunningError(f"no engine answers on {path}") from None
+    except OSError as e:
+        raise NotRunningError(f"{path}: {e.strerror or e}") from None
+    finally:
+        s.close()
+    try:
+        reply = json.loads(b"".join(chunks))
+    except ValueError:
+        raise NotRunningError(f"{path}: not an rrqctl control socket") from None
+    if "error" in reply:
+        raise NotRunningError(f"{path}: {reply['error']}")
+    return reply["result"]
+
+
+def metrics_text(status: dict[str, Any]) -> str:
+    """The status as Prometheus text exposition (for node_exporter's textfile collector)."""
+    cable = status["name"]
+    out = [
+        "# HELP rrqnet_channel_frames_total Frames through a channel.",
+        "# TYPE rrqnet_channel_frames_total counter",
+    ]
+    bytes_lines = [
+        "# HELP rrqnet_channel_bytes_total Frame bytes through a channel.",
+        "# TYPE rrqnet_channel_bytes_total counter",
+    ]
+    up_lines = [
+        "# HELP rrqnet_channel_up Whether a channel has been heard from recently.",
+        "# TYPE rrqnet_channel_up gauge",
+    ]
+    chans = list(status["remotes"])
+    if status.get("local"):
+        chans.append(status["local"])
+    for ch in chans:
+        lbl = f'cable="{cable}",channel="{ch["name"]}",kind="{ch["kind"]}"'
+        for d in ("rx", "tx"):
+            out.append(f'rrqnet_channel_frames_total{{{lbl},direction="{d}"}} {ch[d + "_frames"]}')
+            bytes_lines.append(f'rrqnet_channel_bytes_total{{{lbl},direction="{d}"}} {ch[d + "_bytes"]}')
+        up_lines.append(f"rrqnet_channel_up{{{lbl}}} {int(ch['state'] == 'up')}")
+    drops = [
+        "# HELP rrqnet_dropped_total Datagrams and frames dropped, by reason.",
+        "# TYPE rrqnet_dropped_total counter",
+    ] + [f'rrqnet_dropped_total{{cable="{cable}",reason="{r}"}} {n}' for r, n in status["drops"].items()]
+    macs = [
+        "# HELP rrqnet_macs Learned MAC addresses.",
+        "# TYPE rrqnet_macs gauge",
+        f'rrqnet_macs{{cable="{cable}"}} {len(status["macs"])}',
+    ]
+    return "\n".join(out + bytes_lines + up_lines + drops + macs) + "\n"

@@ -1,0 +1,109 @@
+"""Running an engine in this process: open, serve the control socket, loop, clean up."""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+from typing import TYPE_CHECKING
+
+from rrqctl import logs
+from rrqctl.engine.crypto import MIN_KEYFILE
+from rrqctl.engine.loop import Engine
+from rrqctl.errors import ConfigError, EngineError, Issue, Location
+from rrqctl.supervise.control import ControlServer, SocketInUse
+from rrqctl.system import notify
+from rrqctl.system.paths import Paths
+
+if TYPE_CHECKING:
+    from rrqctl.model import Cable
+
+
+def check_keyfiles(cable: Cable) -> None:
+    """Every key file readable and long enough, before anything is opened."""
+    issues = []
+    for path in cable.keyfiles:
+        try:
+            with open(path, "rb") as f:
+                size = len(f.read(MIN_KEYFILE))
+        except OSError as e:
+            issues.append(Issue(None, f"key file {path}: {e.strerror}"))
+            continue
+        if size < MIN_KEYFILE:
+            issues.append(Issue(None, f"key file {path} is shorter than {MIN_KEYFILE} bytes"))
+    if issues:
+        raise ConfigError(issues)
+
+
+def open_engine(cable: Cable, engine: Engine) -> None:
+    """engine.open(), with OS errors said in the cable's terms."""
+    try:
+        engine.open()
+    except OSError as e:
+        raise EngineError(describe_open_error(cable, e)) from None
+
+
+def describe_open_error(cable: Cable, e: OSError) -> str:
+    if e.errno == errno.EADDRINUSE:
+        return f"UDP port {cable.port} is already in use"
+    if e.errno in (errno.EPERM, errno.EACCES) and e.filename == "/dev/net/tun":
+        return "cannot open /dev/net/tun: need root (CAP_NET_ADMIN)"
+    if e.errno == errno.EADDRNOTAVAIL:
+        return f"cannot bind to source address {cable.source}: not an address of this host"
+    what = e.filename or cable.name
+    return f"{what}: {e.strerror or e}"
+
+
+def control_server(engine: Engine, path: str | None) -> ControlServer | None:
+    """The control socket at path ('none' = no socket; default RUN/NAME.sock)."""
+    if path == "none":
+        return None
+    path = path or Paths().control(engine.cable.name)
+    try:
+        server = ControlServer(path, engine)
+    except SocketInUse as e:
+        engine.log.warning("no control socket: %s", e)
+        return None
+    except OSError as e:
+        engine.log.info("no control socket at %s: %s", path, e.strerror)
+        return None
+    server.start()
+    return server
+
+
+def quiet_stdio() -> None:
+    """rrqnet(8): with a tap (or none), stdin and stdout are closed; stderr stays."""
+    null = os.open(os.devnull, os.O_RDWR)
+    os.dup2(null, 0)
+    os.dup2(null, 1)
+    os.close(null)
+
+
+def handle_signals(engine: Engine) -> None:
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: engine.stop())
+
+
+def serve_cable(cable: Cable, control: str | None, prog: str) -> int:
+    """The rrqnet command: one engine in the foreground until a signal or end of stdin."""
+    log = logs.setup(prog, cable.verbosity)
+    check_keyfiles(cable)
+    engine = Engine(cable, log=log)
+    open_engine(cable, engine)
+    server = None
+    try:
+        if cable.local != "stdio":
+            quiet_stdio()
+        server = control_server(engine, control)
+        handle_signals(engine)
+        log.info("%s: UDP port %s, %d remote declarations", cable.name, cable.port, len(cable.remotes))
+        notify.notify("READY=1", f"STATUS={engine.summary()}")
+        engine.run()
+    finally:
+        notify.notify("STOPPING=1")
+        if server is not None:
+            server.close()
+        engine.close()
+    if engine.failure:
+        raise EngineError(engine.failure)
+    return 0

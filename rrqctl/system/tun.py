@@ -1,0 +1,60 @@
+"""/dev/net/tun: attach to a tap (creating a non-persistent one if absent), set its offloads.
+
+Plain ioctls, so the datapath process needs no netlink library.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import struct
+
+TUN_PATH = "/dev/net/tun"
+TUNSETIFF = 0x400454CA
+TUNSETPERSIST = 0x400454CB
+TUNGETIFF = 0x800454D2
+TUNSETOFFLOAD = 0x400454D0
+TUNSETVNETHDRSZ = 0x400454D8
+IFF_TAP = 0x0002
+IFF_NO_PI = 0x1000
+IFF_VNET_HDR = 0x4000
+IFF_NAPI = 0x0010
+IFNAMSIZ = 16
+
+# TUNSETOFFLOAD flags
+TUN_F_CSUM = 0x01
+TUN_F_TSO4 = 0x02
+TUN_F_TSO6 = 0x04
+TUN_F_TSO_ECN = 0x08
+
+
+def _ifreq(name: str, flags: int) -> bytes:
+    raw = name.encode()
+    if not raw or len(raw) >= IFNAMSIZ or b"/" in raw:
+        raise ValueError(f"'{name}' is not a valid interface name")
+    return struct.pack("16sH22x", raw, flags)
+
+
+def open_tap(name: str, *, vnet_hdr: bool = False, nonblocking: bool = True) -> int:
+    """A file descriptor attached to tap `name` (frames without packet information)."""
+    flags = IFF_TAP | IFF_NO_PI | (IFF_VNET_HDR if vnet_hdr else 0)
+    fd = os.open(TUN_PATH, os.O_RDWR | os.O_CLOEXEC | (os.O_NONBLOCK if nonblocking else 0))
+    try:
+        fcntl.ioctl(fd, TUNSETIFF, _ifreq(name, flags))
+    except OSError as e:
+        os.close(fd)
+        if e.errno == errno.EINVAL:
+            raise OSError(e.errno, f"'{name}' exists and is not a tap (or has other flags)") from e
+        if e.errno == errno.EBUSY:
+            raise OSError(e.errno, f"tap '{name}' is already in use by another process") from e
+        raise
+    return fd
+
+
+def set_persist(fd: int, persist: bool) -> None:
+    fcntl.ioctl(fd, TUNSETPERSIST, int(persist))
+
+
+def set_offload(fd: int, flags: int) -> None:
+    fcntl.ioctl(fd, TUNSETOFFLOAD, flags)
