@@ -17,8 +17,8 @@ def run_guarded(prog: str, fn: Callable[[], int]) -> int:
             print(f"{prog}: {line}", file=sys.stderr)
         return int(e.exit_code)
     except RrqError as e:
-        for line in str(e).splitlines() or [type(e).__name__]:
-            print(f"{prog}: {line}", file=sys.stderr)
+        first, *rest = str(e).splitlines() or [type(e).__name__]
+        print(f"{prog}: {first}", *rest, sep="\n", file=sys.stderr)
         return int(e.exit_code)
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from rrqctl.engine.remotes import Remote, parse_ignore_list, parse_multicast, parse_remote
 from rrqctl.errors import UsageError
 
 USAGE = (
@@ -69,7 +70,10 @@ def _set_option(values: dict[str, Any], key: str, arg: str) -> None:
     elif key == "-T":
         values["threads"] = _positive(key, arg)
     elif key == "-m":
-        values["multicast"] = arg
+        try:
+            values["multicast"] = parse_multicast(arg)
+        except ValueError as e:
+            raise _usage(f"-m '{arg}': {e}") from None
     elif key == "-t":
         values["tap"] = arg
     else:
@@ -79,23 +83,29 @@ def _set_option(values: dict[str, Any], key: str, arg: str) -> None:
             raise _usage(f"-S needs an IP address, not '{arg}'") from None
 
 
-def _remotes(argv: Sequence[str]) -> list[str]:
-    """remote [-i mac,...] ... as 'remote' or 'remote -i macs' strings."""
-    out: list[str] = []
+def _remotes(argv: Sequence[str]) -> list[Remote]:
+    """( remote [-i mac[,mac]*] )* -> Remotes, each mistake naming its word."""
+    out: list[Remote] = []
     i = 0
     while i < len(argv):
         word = argv[i]
         if word == "-i":
-            if not out or " -i " in out[-1]:
-                raise _usage("'-i' must follow a remote declaration")
-            if i + 1 >= len(argv):
-                raise _usage("'-i' needs a comma separated list of MAC addresses")
-            out[-1] += f" -i {argv[i + 1]}"
-            i += 2
-            continue
+            raise _usage("'-i' must follow a remote declaration")
         if word.startswith("-"):
             raise _usage(f"unexpected '{word}' among the remotes (options come before the port)")
-        out.append(word)
+        ignore: tuple[bytes, ...] = ()
+        if i + 1 < len(argv) and argv[i + 1] == "-i":
+            if i + 2 >= len(argv):
+                raise _usage(f"'-i' after '{word}' needs a comma separated list of MAC addresses")
+            try:
+                ignore = parse_ignore_list(argv[i + 2])
+            except ValueError as e:
+                raise _usage(f"-i '{argv[i + 2]}': {e}") from None
+            i += 2
+        try:
+            out.append(parse_remote(word, ignore))
+        except ValueError as e:
+            raise _usage(f"remote '{word}': {e}") from None
         i += 1
     return out
 

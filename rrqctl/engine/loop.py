@@ -393,6 +393,9 @@ class Engine:
     def _accept(self, ch: Channel, frame: bytes, now: float) -> None:
         if ch.last_heard is None or ch.state(now) is not State.UP:
             self.log.info("%s %s is up", ch.kind, ch.name)
+            ch.last_heard = now
+            if ch.kind is Kind.UPLINK:
+                self._heartbeat(ch, now)  # greet back: the far end may have missed ours
         ch.last_heard = now
         if not frame:
             ch.rx_heartbeats += 1

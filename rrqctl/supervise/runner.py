@@ -86,8 +86,8 @@ def handle_signals(engine: Engine) -> None:
 
 def serve_cable(cable: Cable, control: str | None, prog: str) -> int:
     """The rrqnet command: one engine in the foreground until a signal or end of stdin."""
-    log = logs.setup(prog, cable.verbosity)
     check_keyfiles(cable)
+    log = logs.setup(prog, cable.verbosity)
     engine = Engine(cable, log=log)
     open_engine(cable, engine)
     server = None

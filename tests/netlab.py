@@ -1,0 +1,236 @@
+"""A lab of network namespaces for real-kernel tests.
+
+Every namespace, link and process a Lab makes carries its per-run prefix and is removed
+when the Lab closes, whatever happened. Daemons are direct children, in the foreground.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+BIN = Path(sys.executable).parent  # the venv's bin: rrqnet, rrqctl
+
+
+class Proc:
+    """A child process inside a namespace, stopped (TERM, then KILL) when the lab closes."""
+
+    def __init__(self, popen: subprocess.Popen[bytes], log: Path, name: str) -> None:
+        self.popen = popen
+        self.log = log
+        self.name = name
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 5.0) -> int:
+        if self.popen.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.popen.send_signal(sig)
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait()
+        return self.popen.returncode
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+
+class Engine(Proc):
+    """An rrqnet engine with a control socket."""
+
+    def __init__(self, popen: subprocess.Popen[bytes], log: Path, name: str, control: Path) -> None:
+        super().__init__(popen, log, name)
+        self.control = control
+
+    def query(self, cmd: str = "status") -> Any:
+        from rrqctl.supervise.control import query
+
+        return query(str(self.control), cmd)
+
+    def status(self) -> dict[str, Any]:
+        result: dict[str, Any] = self.query("status")
+        return result
+
+    def remote(self, name: str) -> dict[str, Any]:
+        for r in self.status()["remotes"]:
+            if r["name"] == name:
+                return dict(r)
+        raise KeyError(name)
+
+    def wait_ready(self, timeout: float = 10.0) -> None:
+        wait_for(lambda: self._answers(), timeout, f"engine {self.name} to answer", self)
+
+    def _answers(self) -> bool:
+        if not self.alive():
+            raise AssertionError(f"engine {self.name} exited {self.popen.returncode}:\n{self.output()}")
+        try:
+            self.status()
+        except Exception:
+            return False
+        return True
+
+
+def wait_for(
+    cond: Callable[[], Any], timeout: float = 10.0, what: str = "condition", proc: Proc | None = None
+) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        v = cond()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            extra = f"\n--- {proc.name} output:\n{proc.output()}" if proc else ""
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}{extra}")
+        time.sleep(0.05)
+
+
+class Lab:
+    def __init__(self) -> None:
+        self.prefix = "rq" + secrets.token_hex(3)
+        self.dir = Path(tempfile.mkdtemp(prefix=f"{self.prefix}-", dir="/tmp"))
+        self.hosts: list[str] = []
+        self.procs: list[Proc] = []
+
+    # ---- topology -------------------------------------------------------------------
+
+    def host(self, name: str) -> str:
+        ns = f"{self.prefix}-{name}"
+        sh(["ip", "netns", "add", ns])
+        self.hosts.append(ns)
+        self.ip(ns, "link", "set", "lo", "up")
+        return ns
+
+    def ip(self, ns: str, *args: str) -> str:
+        return sh(["ip", "-n", ns, *args])
+
+    def link(self, a: str, b: str, a_addrs: Sequence[str] = (), b_addrs: Sequence[str] = (),
+             a_if: str = "", b_if: str = "") -> tuple[str, str]:
+        """A veth pair between hosts a and b, up, with addresses."""
+        a_if = a_if or f"v{b.rsplit('-', 1)[1]}"[:15]
+        b_if = b_if or f"v{a.rsplit('-', 1)[1]}"[:15]
+        sh(["ip", "link", "add", a_if, "netns", a, "type", "veth", "peer", "name", b_if, "netns", b])
+        for ns, ifname, addrs in ((a, a_if, a_addrs), (b, b_if, b_addrs)):
+            for addr in addrs:
+                self.ip(ns, "addr", "add", addr, "dev", ifname, *(["nodad"] if ":" in addr else []))
+            self.ip(ns, "link", "set", ifname, "up")
+        return a_if, b_if
+
+    def tap(self, ns: str, name: str = "tap0", addrs: Sequence[str] = (), mac: str = "",
+            quiet: bool = False) -> str:
+        """A persistent tap with addresses (the engine attaches to it). quiet: no IPv6, so
+        the kernel sends nothing on its own (for tests that count frames)."""
+        self.ip(ns, "tuntap", "add", "dev", name, "mode", "tap")
+        if quiet:
+            sh(["ip", "netns", "exec", ns, "sysctl", "-qw", f"net.ipv6.conf.{name}.disable_ipv6=1"])
+        if mac:
+            self.ip(ns, "link", "set", name, "address", mac)
+        for addr in addrs:
+            self.ip(ns, "addr", "add", addr, "dev", name, *(["nodad"] if ":" in addr else []))
+        self.ip(ns, "link", "set", name, "up")
+        return name
+
+    # ---- processes ------------------------------------------------------------------
+
+    def spawn(self, ns: str, argv: Sequence[str], name: str, env: dict[str, str] | None = None,
+              stdin: Any = subprocess.DEVNULL, stdout: Any = None) -> Proc:
+        log = self.dir / f"{name}.log"
+        with open(log, "wb") as f:
+            p = subprocess.Popen(
+                ["ip", "netns", "exec", ns, *argv],
+                stdin=stdin,
+                stdout=stdout if stdout is not None else f,
+                stderr=f,
+                env={**os.environ, **(env or {})},
+            )
+        proc = Proc(p, log, name)
+        self.procs.append(proc)
+        return proc
+
+    def rrqnet(self, ns: str, args: Sequence[str] | str, name: str, ready: bool = True,
+               env: dict[str, str] | None = None, **kw: Any) -> Engine:
+        """Start `rrqnet ARGS` in ns with a control socket; wait until it answers."""
+        if isinstance(args, str):
+            args = args.split()
+        control = self.dir / f"{name}.sock"
+        env = {"RRQNET_CONTROL": str(control), **(env or {})}
+        p = self.spawn(ns, [str(BIN / "rrqnet"), *args], name, env=env, **kw)
+        self.procs.remove(p)
+        eng = Engine(p.popen, p.log, name, control)
+        self.procs.append(eng)
+        if ready:
+            eng.wait_ready()
+        return eng
+
+    def ping(self, ns: str, addr: str, count: int = 3, timeout: float = 10.0) -> bool:
+        """True when every echo got a reply (retrying until timeout: ARP/ND must settle)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            r = subprocess.run(
+                ["ip", "netns", "exec", ns, "ping", "-c", str(count), "-i", "0.2", "-W", "1", addr],
+                capture_output=True, text=True,
+            )
+            if r.returncode == 0:
+                return True
+            if time.monotonic() > deadline:
+                return False
+
+    def send_frame(self, ns: str, ifname: str, frame: bytes) -> None:
+        """Put one raw Ethernet frame on ifname in ns (an AF_PACKET socket)."""
+        code = (
+            "import socket,sys; s=socket.socket(socket.AF_PACKET, socket.SOCK_RAW);"
+            f"s.bind(({ifname!r}, 0)); s.send(bytes.fromhex(sys.argv[1]))"
+        )
+        sh(["ip", "netns", "exec", ns, sys.executable, "-c", code, frame.hex()])
+
+    def keyfile(self, name: str = "key", size: int = 64) -> str:
+        path = self.dir / name
+        path.write_bytes(os.urandom(size))
+        path.chmod(0o600)
+        return str(path)
+
+    # ---- cleanup --------------------------------------------------------------------
+
+    def close(self) -> None:
+        for p in reversed(self.procs):
+            p.stop()
+        for ns in reversed(self.hosts):
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def sh(argv: Sequence[str]) -> str:
+    r = subprocess.run(list(argv), capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)}: rc={r.returncode}: {r.stderr.strip()}")
+    return r.stdout
+
+
+@contextlib.contextmanager
+def lab() -> Iterator[Lab]:
+    lb = Lab()
+    try:
+        yield lb
+    finally:
+        lb.close()
+
+
+def dump(obj: Any) -> str:
+    return json.dumps(obj, indent=1, sort_keys=True)

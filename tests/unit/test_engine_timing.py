@@ -1,0 +1,133 @@
+"""The engine's timers on an injected clock, over real UDP sockets on loopback."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+
+import pytest
+
+from rrqctl.engine.loop import Engine
+from rrqctl.model import build_cable
+
+FRAME = bytes.fromhex("ffffffffffff020000000001") + b"\x08\x06" + bytes(28)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def free_port() -> int:
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    port: int = s.getsockname()[1]
+    s.close()
+    return port
+
+
+@pytest.fixture
+def peer() -> Iterator[socket.socket]:
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    s.setblocking(False)
+    yield s
+    s.close()
+
+
+def engine(remotes: list[str], clock: Clock) -> Engine:
+    cable = build_cable({"name": "t", "port": free_port(), "local": "none", "ipv4_only": True,
+                         "remotes": remotes})
+    e = Engine(cable, clock=clock)
+    e.open()
+    return e
+
+
+def received(sock: socket.socket) -> list[bytes]:
+    """What arrived so far (loopback queues a datagram before sendto returns)."""
+    out = []
+    try:
+        while True:
+            out.append(sock.recv(65536))
+    except BlockingIOError:
+        return out
+
+
+def test_uplink_heartbeats_are_empty_datagrams_every_30_seconds(peer: socket.socket) -> None:
+    clock = Clock()
+    e = engine([f"127.0.0.1:{peer.getsockname()[1]}"], clock)
+    try:
+        sent_at = []
+        for dt in range(0, 95):
+            clock.t = 1000.0 + dt
+            e._tick(clock.t)
+            if received(peer):
+                sent_at.append(dt)
+        assert sent_at == [0, 30, 60, 90]
+    finally:
+        e.close()
+
+
+def test_first_word_from_an_uplink_is_answered_with_a_heartbeat(peer: socket.socket) -> None:
+    clock = Clock()
+    e = engine([f"127.0.0.1:{peer.getsockname()[1]}"], clock)
+    try:
+        e._tick(clock.t)
+        assert received(peer) == [b""]
+        assert e.udp is not None
+        peer.sendto(b"", ("127.0.0.1", e.udp.port))
+        clock.t += 5
+        e._on_udp()
+        assert received(peer) == [b""]  # greeted back at once, not after 30 s
+        peer.sendto(b"", ("127.0.0.1", e.udp.port))
+        e._on_udp()
+        assert received(peer) == []  # only on the first contact
+    finally:
+        e.close()
+
+
+def test_short_datagrams_are_heartbeats_and_downlinks_are_forgotten_after_3_minutes(
+    peer: socket.socket,
+) -> None:
+    clock = Clock()
+    e = engine(["127.0.0.0/8"], clock)
+    try:
+        assert e.udp is not None
+        peer.sendto(b"x" * 11, ("127.0.0.1", e.udp.port))
+        e._on_udp()
+        (down,) = e.switch.channels
+        assert (down.kind, down.rx_heartbeats, down.rx_frames) == ("downlink", 1, 0)
+        assert received(peer) == []  # downlinks are not greeted: the far end keeps them
+        peer.sendto(b"x" * 12, ("127.0.0.1", e.udp.port))  # 12 bytes: not a heartbeat, a runt
+        e._on_udp()
+        assert e.drops.snapshot() == {"runt": 1}
+        clock.t += 179.9
+        e._tick(clock.t)
+        assert e.switch.channels == [down]
+        clock.t += 0.1
+        e._tick(clock.t)
+        assert e.switch.channels == [] and e.by_addr == {}
+    finally:
+        e.close()
+
+
+def test_frames_flood_between_downlinks_of_a_pure_switch(peer: socket.socket) -> None:
+    clock = Clock()
+    e = engine(["127.0.0.0/8"], clock)
+    other = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    other.bind(("127.0.0.1", 0))
+    other.setblocking(False)
+    try:
+        assert e.udp is not None
+        other.sendto(b"", ("127.0.0.1", e.udp.port))
+        e._on_udp()
+        peer.sendto(FRAME, ("127.0.0.1", e.udp.port))
+        e._on_udp()
+        assert received(other) == [FRAME]  # byte for byte, plain
+        assert received(peer) == []
+    finally:
+        other.close()
+        e.close()
