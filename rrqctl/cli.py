@@ -26,6 +26,11 @@ def run_guarded(prog: str, fn: Callable[[], int]) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["demo"]:
+        from rrqctl.demo import run_demo
+
+        return run_guarded("rrqctl", run_demo)
     print("rrqctl: not yet", file=sys.stderr)
     return int(ExitCode.USAGE)
 

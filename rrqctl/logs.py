@@ -26,6 +26,17 @@ class _Format(logging.Formatter):
         return super().format(record)
 
 
+class _SyslogAt(logging.handlers.SysLogHandler):
+    """rrqnet_log's facility.priority: every line at that one priority, as logger(1) does."""
+
+    def __init__(self, facility: int, priority: str) -> None:
+        super().__init__("/dev/log", facility)
+        self.priority = priority
+
+    def mapPriority(self, levelName: str) -> str:  # noqa: N802,N803 (logging's names)
+        return self.priority
+
+
 def setup(prog: str, verbosity: int, syslog: tuple[str, str] | None = None) -> logging.Logger:
     """Configure the root logger once for this process; returns the engine's logger."""
     root = logging.getLogger()
@@ -34,8 +45,7 @@ def setup(prog: str, verbosity: int, syslog: tuple[str, str] | None = None) -> l
     handler: logging.Handler
     if syslog is not None:
         facility, priority = syslog
-        handler = logging.handlers.SysLogHandler("/dev/log", FACILITIES[facility])
-        handler.mapPriority = lambda _level: priority  # type: ignore[method-assign]
+        handler = _SyslogAt(FACILITIES[facility], priority)
         handler.setFormatter(logging.Formatter(f"{prog}[{os.getpid()}]: %(message)s"))
     else:
         handler = logging.StreamHandler(sys.stderr)

@@ -30,10 +30,13 @@ from rrqctl.errors import ConfigError, Issue, Location
 
 IFNAME_RE = re.compile(r"^[A-Za-z0-9_.:+-]{1,15}$")
 SYSLOG_FACILITIES = frozenset(
-    "auth authpriv cron daemon ftp kern lpr mail news syslog user uucp "
-    "local0 local1 local2 local3 local4 local5 local6 local7".split()
+    ["auth", "authpriv", "cron", "daemon", "ftp", "kern", "lpr", "mail", "news", "syslog"]
+    + ["user", "uucp"]
+    + [f"local{i}" for i in range(8)]
 )
-SYSLOG_PRIORITIES = frozenset("emerg alert crit err warning notice info debug".split())
+SYSLOG_PRIORITIES = frozenset(
+    ["emerg", "alert", "crit", "err", "warning", "notice", "info", "debug"]
+)
 DEFAULT_DHCP_ARGS = ("-4", "-cf", "/dev/null")
 
 
@@ -243,9 +246,7 @@ def build_cable(values: Mapping[str, Any], origins: Mapping[str, Location] | Non
     """Validate raw values into a Cable; every problem becomes FILE:LINE: message."""
     origins = dict(origins or {})
     try:
-        return Cable.model_validate(
-            {**values, "origins": {k: str(v) for k, v in origins.items()}}
-        )
+        return Cable.model_validate({**values, "origins": {k: str(v) for k, v in origins.items()}})
     except ValidationError as e:
         raise ConfigError(_issues(e, origins, values)) from None
 
@@ -306,4 +307,3 @@ def check_cables(cables: Iterable[Cable]) -> list[Issue]:
         else:
             seen[c.port] = c
     return issues
-

@@ -1,7 +1,7 @@
 """The rrqnet(8) command line, exactly: options in their fixed order, then port and remotes.
 
-    rrqnet [-v|-vv|-vvv] [-tpg] [-4] [-B n] [-T n] [-m mcast] [-t tap] [-S source]
-           port ( remote [-i mac[,mac]*] )*
+rrqnet [-v|-vv|-vvv] [-tpg] [-4] [-B n] [-T n] [-m mcast] [-t tap] [-S source]
+       port ( remote [-i mac[,mac]*] )*
 """
 
 from __future__ import annotations
@@ -173,5 +173,11 @@ def _run(args: list[str]) -> int:
         try:
             cable = cable.model_copy(update={"freshness": float(freshness)})
         except ValueError:
-            raise _usage(f"RRQNET_FRESHNESS must be a number of seconds, not '{freshness}'") from None
+            raise _usage(
+                f"RRQNET_FRESHNESS must be a number of seconds, not '{freshness}'"
+            ) from None
     return serve_cable(cable, control=os.environ.get("RRQNET_CONTROL"), prog="rrqnet")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -76,11 +76,13 @@ class Engine(Proc):
         raise KeyError(name)
 
     def wait_ready(self, timeout: float = 10.0) -> None:
-        wait_for(lambda: self._answers(), timeout, f"engine {self.name} to answer", self)
+        wait_for(self._answers, timeout, f"engine {self.name} to answer", self)
 
     def _answers(self) -> bool:
         if not self.alive():
-            raise AssertionError(f"engine {self.name} exited {self.popen.returncode}:\n{self.output()}")
+            raise AssertionError(
+                f"engine {self.name} exited {self.popen.returncode}:\n{self.output()}"
+            )
         try:
             self.status()
         except Exception:
@@ -89,7 +91,10 @@ class Engine(Proc):
 
 
 def wait_for(
-    cond: Callable[[], Any], timeout: float = 10.0, what: str = "condition", proc: Proc | None = None
+    cond: Callable[[], Any],
+    timeout: float = 10.0,
+    what: str = "condition",
+    proc: Proc | None = None,
 ) -> Any:
     deadline = time.monotonic() + timeout
     while True:
@@ -121,20 +126,49 @@ class Lab:
     def ip(self, ns: str, *args: str) -> str:
         return sh(["ip", "-n", ns, *args])
 
-    def link(self, a: str, b: str, a_addrs: Sequence[str] = (), b_addrs: Sequence[str] = (),
-             a_if: str = "", b_if: str = "") -> tuple[str, str]:
+    def link(
+        self,
+        a: str,
+        b: str,
+        a_addrs: Sequence[str] = (),
+        b_addrs: Sequence[str] = (),
+        a_if: str = "",
+        b_if: str = "",
+    ) -> tuple[str, str]:
         """A veth pair between hosts a and b, up, with addresses."""
         a_if = a_if or f"v{b.rsplit('-', 1)[1]}"[:15]
         b_if = b_if or f"v{a.rsplit('-', 1)[1]}"[:15]
-        sh(["ip", "link", "add", a_if, "netns", a, "type", "veth", "peer", "name", b_if, "netns", b])
+        sh(
+            [
+                "ip",
+                "link",
+                "add",
+                a_if,
+                "netns",
+                a,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                b_if,
+                "netns",
+                b,
+            ]
+        )
         for ns, ifname, addrs in ((a, a_if, a_addrs), (b, b_if, b_addrs)):
             for addr in addrs:
                 self.ip(ns, "addr", "add", addr, "dev", ifname, *(["nodad"] if ":" in addr else []))
             self.ip(ns, "link", "set", ifname, "up")
         return a_if, b_if
 
-    def tap(self, ns: str, name: str = "tap0", addrs: Sequence[str] = (), mac: str = "",
-            quiet: bool = False) -> str:
+    def tap(
+        self,
+        ns: str,
+        name: str = "tap0",
+        addrs: Sequence[str] = (),
+        mac: str = "",
+        quiet: bool = False,
+    ) -> str:
         """A persistent tap with addresses (the engine attaches to it). quiet: no IPv6, so
         the kernel sends nothing on its own (for tests that count frames)."""
         self.ip(ns, "tuntap", "add", "dev", name, "mode", "tap")
@@ -149,8 +183,15 @@ class Lab:
 
     # ---- processes ------------------------------------------------------------------
 
-    def spawn(self, ns: str, argv: Sequence[str], name: str, env: dict[str, str] | None = None,
-              stdin: Any = subprocess.DEVNULL, stdout: Any = None) -> Proc:
+    def spawn(
+        self,
+        ns: str,
+        argv: Sequence[str],
+        name: str,
+        env: dict[str, str] | None = None,
+        stdin: Any = subprocess.DEVNULL,
+        stdout: Any = None,
+    ) -> Proc:
         log = self.dir / f"{name}.log"
         with open(log, "wb") as f:
             p = subprocess.Popen(
@@ -164,8 +205,15 @@ class Lab:
         self.procs.append(proc)
         return proc
 
-    def rrqnet(self, ns: str, args: Sequence[str] | str, name: str, ready: bool = True,
-               env: dict[str, str] | None = None, **kw: Any) -> Engine:
+    def rrqnet(
+        self,
+        ns: str,
+        args: Sequence[str] | str,
+        name: str,
+        ready: bool = True,
+        env: dict[str, str] | None = None,
+        **kw: Any,
+    ) -> Engine:
         """Start `rrqnet ARGS` in ns with a control socket; wait until it answers."""
         if isinstance(args, str):
             args = args.split()
@@ -185,7 +233,8 @@ class Lab:
         while True:
             r = subprocess.run(
                 ["ip", "netns", "exec", ns, "ping", "-c", str(count), "-i", "0.2", "-W", "1", addr],
-                capture_output=True, text=True,
+                capture_output=True,
+                text=True,
             )
             if r.returncode == 0:
                 return True

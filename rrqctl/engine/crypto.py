@@ -105,7 +105,10 @@ class Sealer:
         self.counter = 0
 
     def seal(self, payload: bytes, kind: int = KIND_FRAME) -> bytes:
-        if self.counter >= COUNTER_LIMIT - 1 or self._clock_us() - self._started >= self._lifetime_us:
+        if (
+            self.counter >= COUNTER_LIMIT - 1
+            or self._clock_us() - self._started >= self._lifetime_us
+        ):
             self.rekey()
         c = self.counter
         self.counter = c + 1
@@ -191,7 +194,7 @@ class Opener:
         self.tmax: int | None = None
 
     def open(self, datagram: bytes, now: float) -> tuple[int, bytes]:
-        """(kind, payload) of an authentic datagram; SealError(reason) otherwise, state unchanged."""
+        """(kind, payload) of an authentic datagram, else SealError(reason) and no state change."""
         if len(datagram) < OVERHEAD:
             raise SealError(TRUNCATED)
         kind, sid, c = HEADER.unpack_from(datagram)

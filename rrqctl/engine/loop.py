@@ -6,6 +6,7 @@ through `call()` (run a function in the loop) and `stop()`.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
@@ -29,7 +30,7 @@ from rrqctl.engine.ports import (
     peer_ip,
     sockaddr,
 )
-from rrqctl.engine.remotes import Remote, best_match
+from rrqctl.engine.remotes import Remote, best_match, endpoint_name
 from rrqctl.engine.stats import Drops, RateLimitedLog
 from rrqctl.engine.switch import Switch
 
@@ -177,7 +178,8 @@ class Engine:
                 assert r.port is not None and self.udp is not None
                 key = sockaddr(r.address, r.port, self.udp.family)
                 if key not in self.by_addr:
-                    self._add_channel(Channel(Kind.UPLINK, r.text(), now, r, key), key)
+                    name = endpoint_name(r.address, r.port)
+                    self._add_channel(Channel(Kind.UPLINK, name, now, r, key), key)
 
     def _add_channel(self, ch: Channel, key: SockKey) -> None:
         r = ch.remote
@@ -243,10 +245,8 @@ class Engine:
         return fut
 
     def _on_wake(self) -> None:
-        try:
+        with contextlib.suppress(BlockingIOError):
             os.eventfd_read(self._wake)
-        except BlockingIOError:
-            pass
         while True:
             try:
                 fn, fut = self._calls.get_nowait()
@@ -350,13 +350,19 @@ class Engine:
         decl = best_match(self.remotes, ip, key[1])
         if decl is None:
             self.drops.count(NO_REMOTE)
-            self._ratelog.info(("no-remote", key[0]), "dropped datagram from %s: no remote admits it", f"{key[0]}:{key[1]}")
+            self._ratelog.info(
+                ("no-remote", key[0]),
+                "dropped datagram from %s: no remote admits it",
+                f"{key[0]}:{key[1]}",
+            )
             return
-        name = f"[{ip}]:{key[1]}" if ip.version == 6 else f"{ip}:{key[1]}"
+        name = endpoint_name(ip, key[1])
         ch = Channel(Kind.DOWNLINK, name, now, decl, key)
         opener = None
         if decl.keyfile:
-            opener = crypto.Opener(self._masters[decl.keyfile], self._limiter, key, self.cable.freshness)
+            opener = crypto.Opener(
+                self._masters[decl.keyfile], self._limiter, key, self.cable.freshness
+            )
         result = self._decode(data, opener, now)
         if isinstance(result, str):
             self.drops.count(result)
@@ -437,14 +443,14 @@ class Engine:
 
     def _forward(self, frame: bytes, src: Channel, now: float) -> None:
         route = self.switch.route(frame, src, now)
-        if type(route) is str:
+        if isinstance(route, str):
             self.drops.count(route)
             src.drop(route)
             if self._trace:
                 self.log.log(TRACE, "drop %d bytes from %s: %s", len(frame), src.name, route)
             return
         local = self.local
-        for ch in route:  # type: ignore[union-attr]
+        for ch in route:
             if ch is local:
                 self._write_local(frame)
             elif self._send(ch, frame if ch.sealer is None else ch.sealer.seal(frame)):
@@ -462,7 +468,11 @@ class Engine:
             self.drops.count(LOCAL_BUSY)
             ch.drop(LOCAL_BUSY)
         except OSError as e:
-            reason = TAP_DOWN if e.errno == errno.EIO else f"local-{errno.errorcode.get(e.errno or 0, 'error').lower()}"
+            reason = (
+                TAP_DOWN
+                if e.errno == errno.EIO
+                else f"local-{errno.errorcode.get(e.errno or 0, 'error').lower()}"
+            )
             self.drops.count(reason)
             ch.drop(reason)
         else:
@@ -479,7 +489,9 @@ class Engine:
         except OSError as e:
             self.drops.count(SEND_ERROR)
             ch.drop(SEND_ERROR)
-            self._ratelog.warning(("send", ch.name, e.errno), "sending to %s: %s", ch.name, e.strerror)
+            self._ratelog.warning(
+                ("send", ch.name, e.errno), "sending to %s: %s", ch.name, e.strerror
+            )
             return False
         if port is self.mcast:
             self.mcast.remember(data)
@@ -515,4 +527,3 @@ class Engine:
         rx = sum(c.rx_frames for c in chans)
         tx = sum(c.tx_frames for c in chans)
         return f"remotes {up}/{len(chans)} up, frames in {rx} out {tx}, dropped {self.drops.total}"
-

@@ -172,18 +172,25 @@ def parse_multicast(text: str) -> Multicast:
         hint = ""
         first = int(addr.split(".")[0])
         if 240 <= first <= 249:  # the man page's own example writes 244.0.2.1
-            hint = f"; did you mean {first - 20}{addr[len(str(first)):]}?"
+            hint = f"; did you mean {first - 20}{addr[len(str(first)) :]}?"
         raise ValueError(f"{group} is not an IPv4 multicast address (224.0.0.0/4){hint}")
     return Multicast(group, parse_port(port_text), keyfile)
 
 
-def best_match(remotes: tuple[Remote, ...] | list[Remote], ip: IPAddress, port: int) -> Remote | None:
+def best_match(
+    remotes: tuple[Remote, ...] | list[Remote], ip: IPAddress, port: int
+) -> Remote | None:
     """The declaration that admits (ip, port): longest prefix first, then declaration order."""
     found: Remote | None = None
     for r in remotes:
         if r.admits(ip, port) and (found is None or r.network.prefixlen > found.network.prefixlen):
             found = r
     return found
+
+
+def endpoint_name(ip: IPAddress, port: int) -> str:
+    """'10.0.0.1:3636' or '[fd::1]:3636': how a channel to one endpoint is named."""
+    return f"[{ip}]:{port}" if ip.version == 6 else f"{ip}:{port}"
 
 
 def unmap(ip: IPAddress) -> IPAddress:

@@ -30,7 +30,7 @@ REQUEST_MAX = 4096
 TIMEOUT = 5.0
 
 
-class SocketInUse(OSError):
+class SocketInUseError(OSError):
     pass
 
 
@@ -72,7 +72,10 @@ class ControlServer:
             cmd = ""
         handler = self.handlers.get(cmd)
         if handler is None:
-            reply: dict[str, Any] = {"error": f"unknown request '{cmd}'", "known": sorted(self.handlers)}
+            reply: dict[str, Any] = {
+                "error": f"unknown request '{cmd}'",
+                "known": sorted(self.handlers),
+            }
         else:
             try:
                 reply = {"ok": True, "result": self.engine.call(handler).result(TIMEOUT)}
@@ -101,7 +104,7 @@ def _bind(path: str) -> socket.socket:
         except OSError:
             os.unlink(path)  # stale: nobody listens
         else:
-            raise SocketInUse(f"{path} is in use by another engine")
+            raise SocketInUseError(f"{path} is in use by another engine")
         finally:
             probe.close()
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
@@ -162,12 +165,17 @@ def metrics_text(status: dict[str, Any]) -> str:
         lbl = f'cable="{cable}",channel="{ch["name"]}",kind="{ch["kind"]}"'
         for d in ("rx", "tx"):
             out.append(f'rrqnet_channel_frames_total{{{lbl},direction="{d}"}} {ch[d + "_frames"]}')
-            bytes_lines.append(f'rrqnet_channel_bytes_total{{{lbl},direction="{d}"}} {ch[d + "_bytes"]}')
+            bytes_lines.append(
+                f'rrqnet_channel_bytes_total{{{lbl},direction="{d}"}} {ch[d + "_bytes"]}'
+            )
         up_lines.append(f"rrqnet_channel_up{{{lbl}}} {int(ch['state'] == 'up')}")
     drops = [
         "# HELP rrqnet_dropped_total Datagrams and frames dropped, by reason.",
         "# TYPE rrqnet_dropped_total counter",
-    ] + [f'rrqnet_dropped_total{{cable="{cable}",reason="{r}"}} {n}' for r, n in status["drops"].items()]
+    ] + [
+        f'rrqnet_dropped_total{{cable="{cable}",reason="{r}"}} {n}'
+        for r, n in status["drops"].items()
+    ]
     macs = [
         "# HELP rrqnet_macs Learned MAC addresses.",
         "# TYPE rrqnet_macs gauge",

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING
 from rrqctl import logs
 from rrqctl.engine.crypto import MIN_KEYFILE
 from rrqctl.engine.loop import Engine
-from rrqctl.errors import ConfigError, EngineError, Issue, Location
-from rrqctl.supervise.control import ControlServer, SocketInUse
+from rrqctl.errors import ConfigError, EngineError, Issue
+from rrqctl.supervise.control import ControlServer, SocketInUseError
 from rrqctl.system import notify
 from rrqctl.system.paths import Paths
 
@@ -61,7 +61,7 @@ def control_server(engine: Engine, path: str | None) -> ControlServer | None:
     path = path or Paths().control(engine.cable.name)
     try:
         server = ControlServer(path, engine)
-    except SocketInUse as e:
+    except SocketInUseError as e:
         engine.log.warning("no control socket: %s", e)
         return None
     except OSError as e:
@@ -96,7 +96,9 @@ def serve_cable(cable: Cable, control: str | None, prog: str) -> int:
             quiet_stdio()
         server = control_server(engine, control)
         handle_signals(engine)
-        log.info("%s: UDP port %s, %d remote declarations", cable.name, cable.port, len(cable.remotes))
+        log.info(
+            "%s: UDP port %s, %d remote declarations", cable.name, cable.port, len(cable.remotes)
+        )
         notify.notify("READY=1", f"STATUS={engine.summary()}")
         engine.run()
     finally:

@@ -27,8 +27,11 @@ def two_hosts(lab: Lab, underlay: int, overlay: int) -> tuple[str, str]:
 
 
 @pytest.mark.parametrize("sealed", [False, True], ids=["plain", "sealed"])
-@pytest.mark.parametrize(("underlay", "overlay"), [(4, 4), (6, 4), (6, 6), (4, 6)],
-                         ids=["v4-over-v4", "v4-over-v6", "v6-over-v6", "v6-over-v4"])
+@pytest.mark.parametrize(
+    ("underlay", "overlay"),
+    [(4, 4), (6, 4), (6, 6), (4, 6)],
+    ids=["v4-over-v4", "v4-over-v6", "v6-over-v6", "v6-over-v4"],
+)
 def test_ping_crosses_the_cable(netlab: Lab, underlay: int, overlay: int, sealed: bool) -> None:
     a, b = two_hosts(netlab, underlay, overlay)
     _, _, addr_a, addr_b = UNDERLAY[underlay]

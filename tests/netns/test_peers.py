@@ -32,8 +32,18 @@ def test_dpipe_rrqnet_stdio_with_vde_plug_tap(netlab: Lab) -> None:
     control = netlab.dir / "stdio.sock"
     netlab.spawn(
         a,
-        ["dpipe", str(BIN / "rrqnet"), "-v", "-t", "-", "3636", "10.77.0.2:3636", "=",
-         "vde_plug", "tap://tap0"],
+        [
+            "dpipe",
+            str(BIN / "rrqnet"),
+            "-v",
+            "-t",
+            "-",
+            "3636",
+            "10.77.0.2:3636",
+            "=",
+            "vde_plug",
+            "tap://tap0",
+        ],
         "dpipe",
         env={"RRQNET_CONTROL": str(control)},
     )

@@ -16,9 +16,24 @@ ROOT = Path(__file__).parents[2]
 
 def send(lab: Lab, ns: str, key: str, *actions: str) -> None:
     subprocess.run(
-        ["ip", "netns", "exec", ns, sys.executable, str(SENDER), key, "10.77.0.1", "3636",
-         "10.77.0.2", "3636", ARP_ANNOUNCE.hex(), *actions],
-        check=True, cwd=ROOT, env={"PYTHONPATH": str(ROOT)},
+        [
+            "ip",
+            "netns",
+            "exec",
+            ns,
+            sys.executable,
+            str(SENDER),
+            key,
+            "10.77.0.1",
+            "3636",
+            "10.77.0.2",
+            "3636",
+            ARP_ANNOUNCE.hex(),
+            *actions,
+        ],
+        check=True,
+        cwd=ROOT,
+        env={"PYTHONPATH": str(ROOT)},
     )
 
 
@@ -62,7 +77,9 @@ def test_plain_datagrams_on_a_sealed_channel_are_dropped(netlab: Lab) -> None:
         "s.bind(('10.77.0.1', 3636)); s.sendto(bytes.fromhex(sys.argv[1]), ('10.77.0.2', 3636));"
         "s.sendto(b'', ('10.77.0.2', 3636))"
     )
-    subprocess.run(["ip", "netns", "exec", a, sys.executable, "-c", code, ARP_ANNOUNCE.hex()], check=True)
+    subprocess.run(
+        ["ip", "netns", "exec", a, sys.executable, "-c", code, ARP_ANNOUNCE.hex()], check=True
+    )
     time.sleep(0.3)
     st = eng.status()  # type: ignore[attr-defined]
     assert st["local"]["tx_frames"] == 0

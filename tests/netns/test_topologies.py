@@ -9,8 +9,7 @@ from tests.netlab import Lab, wait_for
 
 # A gratuitous ARP from a MAC no switch has seen yet (so no earlier binding is involved)
 ARP_ANNOUNCE = bytes.fromhex(
-    "ffffffffffff" "020000000099" "0806"
-    "0001080006040001" "020000000099" "0a5a0063" "000000000000" "0a5a0063"
+    "ffffffffffff020000000099080600010800060400010200000000990a5a00630000000000000a5a0063"
 )
 
 
@@ -20,7 +19,9 @@ def test_star_clients_reach_each_other_through_the_server(netlab: Lab) -> None:
     netlab.link(srv, c2, ["10.70.2.1/24"], ["10.70.2.2/24"])
     netlab.ip(c1, "route", "add", "10.70.0.0/16", "via", "10.70.1.1")
     netlab.ip(c2, "route", "add", "10.70.0.0/16", "via", "10.70.2.1")
-    subprocess.run(["ip", "netns", "exec", srv, "sysctl", "-qw", "net.ipv4.ip_forward=1"], check=True)
+    subprocess.run(
+        ["ip", "netns", "exec", srv, "sysctl", "-qw", "net.ipv4.ip_forward=1"], check=True
+    )
     netlab.tap(c1, "tap0", ["10.80.0.11/24"])
     netlab.tap(c2, "tap0", ["10.80.0.12/24"])
     # the server has no tap: a pure switch between its downlinks
@@ -40,8 +41,14 @@ def test_triangle_of_mutual_uplinks_pings_and_does_not_multiply_broadcasts(netla
     hosts = {n: netlab.host(n) for n in names}
     addr: dict[tuple[str, str], str] = {}  # (from, to) -> to's underlay address on that link
     for i, (p, q) in enumerate([("x", "y"), ("y", "z"), ("x", "z")], start=1):
-        netlab.link(hosts[p], hosts[q], [f"10.72.{i}.1/24"], [f"10.72.{i}.2/24"],
-                    a_if=f"to{q}", b_if=f"to{p}")
+        netlab.link(
+            hosts[p],
+            hosts[q],
+            [f"10.72.{i}.1/24"],
+            [f"10.72.{i}.2/24"],
+            a_if=f"to{q}",
+            b_if=f"to{p}",
+        )
         addr[(p, q)], addr[(q, p)] = f"10.72.{i}.2", f"10.72.{i}.1"
     engines = {}
     for i, n in enumerate(names, start=1):
@@ -49,8 +56,10 @@ def test_triangle_of_mutual_uplinks_pings_and_does_not_multiply_broadcasts(netla
         ups = " ".join(f"{addr[(n, m)]}:3636" for m in names if m != n)
         engines[n] = netlab.rrqnet(hosts[n], f"-v -t tap0 3636 {ups}", n)
     for n in names:
-        wait_for(lambda n=n: all(r["state"] == "up" for r in engines[n].status()["remotes"]),
-                 what=f"{n}'s uplinks up")
+        wait_for(
+            lambda n=n: all(r["state"] == "up" for r in engines[n].status()["remotes"]),
+            what=f"{n}'s uplinks up",
+        )
     assert netlab.ping(hosts["x"], "10.90.0.2")
     assert netlab.ping(hosts["x"], "10.90.0.3")
     before = {n: engines[n].status() for n in names}
@@ -62,7 +71,9 @@ def test_triangle_of_mutual_uplinks_pings_and_does_not_multiply_broadcasts(netla
         return int(after[n]["local"][f] - before[n]["local"][f])
 
     def cut(n: str) -> int:
-        return after[n]["drops"].get("binding-conflict", 0) - before[n]["drops"].get("binding-conflict", 0)
+        return after[n]["drops"].get("binding-conflict", 0) - before[n]["drops"].get(
+            "binding-conflict", 0
+        )
 
     assert delta("x", "rx_frames") == 1  # the frame entered the cable once
     # y and z each deliver it to their tap exactly once; x never gets it back

@@ -26,8 +26,8 @@ def _quarter(s: list[int], a: int, b: int, c: int, d: int) -> None:
 
 
 def chacha20_block(key: bytes, counter: int, nonce: bytes) -> bytes:
-    state = [0x61707865, 0x3320646E, 0x79622D32, 0x6B206574]
-    state += list(struct.unpack("<8L", key)) + [counter] + list(struct.unpack("<3L", nonce))
+    constants = [0x61707865, 0x3320646E, 0x79622D32, 0x6B206574]
+    state = [*constants, *struct.unpack("<8L", key), counter, *struct.unpack("<3L", nonce)]
     w = state[:]
     for _ in range(10):
         _quarter(w, 0, 4, 8, 12)

@@ -39,8 +39,9 @@ def peer() -> Iterator[socket.socket]:
 
 
 def engine(remotes: list[str], clock: Clock) -> Engine:
-    cable = build_cable({"name": "t", "port": free_port(), "local": "none", "ipv4_only": True,
-                         "remotes": remotes})
+    cable = build_cable(
+        {"name": "t", "port": free_port(), "local": "none", "ipv4_only": True, "remotes": remotes}
+    )
     e = Engine(cable, clock=clock)
     e.open()
     return e
@@ -61,7 +62,7 @@ def test_uplink_heartbeats_are_empty_datagrams_every_30_seconds(peer: socket.soc
     e = engine([f"127.0.0.1:{peer.getsockname()[1]}"], clock)
     try:
         sent_at = []
-        for dt in range(0, 95):
+        for dt in range(95):
             clock.t = 1000.0 + dt
             e._tick(clock.t)
             if received(peer):

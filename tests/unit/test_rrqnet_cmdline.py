@@ -9,16 +9,40 @@ from rrqctl.rrqnet import build, main
 
 # (argv, local, [(declared, kind, sealed)]) for every example in rrqnet(8)
 MAN_PAGE_EXAMPLES = [
-    ("-t vpn0 2300 5.6.7.1:2300=/sec/vpn0.key", "tap", [("5.6.7.1:2300=/sec/vpn0.key", "uplink", True)]),
-    ("-t vpn0 2300 1.2.3.0/24:2300=/sec/vpn0.key", "tap", [("1.2.3.0/24:2300=/sec/vpn0.key", "downlink", True)]),
-    ("-t vpn0 2300 [fe::1:4]:2300=/sec/vpn0.key", "tap", [("[fe::1:4]:2300=/sec/vpn0.key", "uplink", True)]),
-    ("-t vpn0 2300 [fd::/120]:2300=/sec/vpn0.key", "tap", [("[fd::/120]:2300=/sec/vpn0.key", "downlink", True)]),
+    (
+        "-t vpn0 2300 5.6.7.1:2300=/sec/vpn0.key",
+        "tap",
+        [("5.6.7.1:2300=/sec/vpn0.key", "uplink", True)],
+    ),
+    (
+        "-t vpn0 2300 1.2.3.0/24:2300=/sec/vpn0.key",
+        "tap",
+        [("1.2.3.0/24:2300=/sec/vpn0.key", "downlink", True)],
+    ),
+    (
+        "-t vpn0 2300 [fe::1:4]:2300=/sec/vpn0.key",
+        "tap",
+        [("[fe::1:4]:2300=/sec/vpn0.key", "uplink", True)],
+    ),
+    (
+        "-t vpn0 2300 [fd::/120]:2300=/sec/vpn0.key",
+        "tap",
+        [("[fd::/120]:2300=/sec/vpn0.key", "downlink", True)],
+    ),
     (
         "-t vpn0 2300 2.0.0.1:2300 3.0.0.1:2300 4.0.0.1:2300",
         "tap",
-        [("2.0.0.1:2300", "uplink", False), ("3.0.0.1:2300", "uplink", False), ("4.0.0.1:2300", "uplink", False)],
+        [
+            ("2.0.0.1:2300", "uplink", False),
+            ("3.0.0.1:2300", "uplink", False),
+            ("4.0.0.1:2300", "uplink", False),
+        ],
     ),
-    ("-v -t tap0 1400 10.2.0.0/16:1400=/sec/keyfile", "tap", [("10.2.0.0/16:1400=/sec/keyfile", "downlink", True)]),
+    (
+        "-v -t tap0 1400 10.2.0.0/16:1400=/sec/keyfile",
+        "tap",
+        [("10.2.0.0/16:1400=/sec/keyfile", "downlink", True)],
+    ),
     ("-v -t tap0 1400 [fe::1:3]:1400", "tap", [("[fe::1:3]:1400", "uplink", False)]),
     ("-v -t tap0 1400 [fe::2]:1400", "tap", [("[fe::2]:1400", "uplink", False)]),
     ("-v -t tap0 1400 192.168.0.1:1400", "tap", [("192.168.0.1:1400", "uplink", False)]),
@@ -32,7 +56,9 @@ MAN_PAGE_EXAMPLES = [
 
 
 @pytest.mark.parametrize(("argv", "local", "remotes"), MAN_PAGE_EXAMPLES)
-def test_man_page_example_parses(argv: str, local: str, remotes: list[tuple[str, str, bool]]) -> None:
+def test_man_page_example_parses(
+    argv: str, local: str, remotes: list[tuple[str, str, bool]]
+) -> None:
     cable = build(argv.split())
     assert cable.local == local
     assert [(r.text(), r.kind, r.sealed) for r in cable.remotes] == remotes
@@ -42,15 +68,33 @@ def test_man_page_example_parses(argv: str, local: str, remotes: list[tuple[str,
 
 def test_man_page_multicast_example_gets_a_hint_for_its_typo() -> None:
     """rrqnet(8) writes '-m 244.0.2.1:2000': 244/8 is not multicast; we say so and suggest 224."""
-    with pytest.raises(UsageError, match=r"244\.0\.2\.1 is not an IPv4 multicast .*did you mean 224\.0\.2\.1\?"):
-        build("-m 244.0.2.1:2000 -t vpn0".split())
-    cable = build("-m 224.0.2.1:2000 -t vpn0".split())
+    with pytest.raises(
+        UsageError, match=r"244\.0\.2\.1 is not an IPv4 multicast .*did you mean 224\.0\.2\.1\?"
+    ):
+        build(["-m", "244.0.2.1:2000", "-t", "vpn0"])
+    cable = build(["-m", "224.0.2.1:2000", "-t", "vpn0"])
     assert cable.port is None and cable.multicast is not None
     assert str(cable.multicast.group) == "224.0.2.1" and cable.multicast.port == 2000
 
 
 def test_all_options_in_order() -> None:
-    argv = "-vvv -tpg -4 -B 10 -T 1 -m 239.1.2.3:2000=/k -t tap7 -S 10.0.0.1 3636 10.0.0.2:3636".split()
+    argv = [
+        "-vvv",
+        "-tpg",
+        "-4",
+        "-B",
+        "10",
+        "-T",
+        "1",
+        "-m",
+        "239.1.2.3:2000=/k",
+        "-t",
+        "tap7",
+        "-S",
+        "10.0.0.1",
+        "3636",
+        "10.0.0.2:3636",
+    ]
     c = build(argv)
     assert (c.verbosity, c.tpg, c.ipv4_only, c.buffers, c.threads) == (3, True, True, 10, 1)
     assert c.multicast is not None and c.multicast.keyfile == "/k"
@@ -59,7 +103,17 @@ def test_all_options_in_order() -> None:
 
 
 def test_stdio_and_ignore_lists() -> None:
-    c = build("-t - 1400 10.0.0.0/8 -i 02:00:00:00:00:01,02:00:00:00:00:02 10.1.1.1:1400".split())
+    c = build(
+        [
+            "-t",
+            "-",
+            "1400",
+            "10.0.0.0/8",
+            "-i",
+            "02:00:00:00:00:01,02:00:00:00:00:02",
+            "10.1.1.1:1400",
+        ]
+    )
     assert c.local == "stdio"
     assert c.remotes[0].ignore == (bytes.fromhex("020000000001"), bytes.fromhex("020000000002"))
     assert c.remotes[1].ignore == ()
@@ -119,7 +173,9 @@ def test_help_and_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert capsys.readouterr().out.startswith("rrqnet (rrqctl) ")
 
 
-def test_missing_key_file_is_a_config_error_not_a_traceback(capsys: pytest.CaptureFixture[str]) -> None:
+def test_missing_key_file_is_a_config_error_not_a_traceback(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     rc = main(["1400", "10.0.0.1:1400=/nonexistent/key"])
     err = capsys.readouterr().err
     assert rc == ExitCode.CONFIG

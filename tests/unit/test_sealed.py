@@ -62,7 +62,9 @@ def test_rfc8439_reference_implementation_matches_the_rfc() -> None:
 
 
 @pytest.mark.parametrize(("kind", "counter", "payload"), VECTORS)
-def test_sealed_datagram_matches_independent_computation(kind: int, counter: int, payload: bytes) -> None:
+def test_sealed_datagram_matches_independent_computation(
+    kind: int, counter: int, payload: bytes
+) -> None:
     sealer = make_sealer()
     sealer.counter = counter
     sid = T0.to_bytes(8, "big") + R0

@@ -126,7 +126,7 @@ def test_macs_age_out_after_300_seconds() -> None:
 def test_uplink_heartbeats_every_30_seconds_from_the_start() -> None:
     up = chan("up")
     sent = []
-    for now in range(0, 95):
+    for now in range(95):
         if up.heartbeat_due(float(now)):
             up.heartbeat_sent(float(now))
             sent.append(now)

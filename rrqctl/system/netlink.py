@@ -1,0 +1,204 @@
+"""Links, addresses, bridges and namespaces over netlink. The only module importing pyroute2.
+
+Works with pyroute2 0.7.7 (Debian 13) and 0.9.x (PyPI). Every failure is an ActionError
+that says what was being done; nothing here prints.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from pyroute2 import IPRoute, NetNS, NetlinkError
+from pyroute2 import netns as _netns
+
+from rrqctl.errors import ActionError
+
+IFF_UP = 0x1
+
+
+@dataclass(frozen=True)
+class Link:
+    """What the kernel says about one interface."""
+
+    name: str
+    index: int
+    kind: str | None  # 'tun' for a tap, 'bridge', 'veth', ...
+    up: bool  # administratively up
+    operstate: str
+    mac: str
+    mtu: int
+    master: int | None  # ifindex of the bridge it is a port of
+
+
+@contextlib.contextmanager
+def _route(netns: str | None = None) -> Iterator[Any]:
+    ipr = IPRoute() if netns is None else NetNS(netns, flags=0)
+    try:
+        yield ipr
+    finally:
+        ipr.close()
+
+
+def _fail(what: str, e: Exception) -> ActionError:
+    code = getattr(e, "code", None) or getattr(e, "errno", None)
+    reason = os.strerror(code) if isinstance(code, int) and code > 0 else str(e)
+    return ActionError(f"{what}: {reason}")
+
+
+def _link(msg: Any) -> Link:
+    return Link(
+        name=msg.get_attr("IFLA_IFNAME"),
+        index=msg["index"],
+        kind=msg.get_nested("IFLA_LINKINFO", "IFLA_INFO_KIND"),
+        up=bool(msg["flags"] & IFF_UP),
+        operstate=msg.get_attr("IFLA_OPERSTATE") or "UNKNOWN",
+        mac=msg.get_attr("IFLA_ADDRESS") or "",
+        mtu=msg.get_attr("IFLA_MTU") or 0,
+        master=msg.get_attr("IFLA_MASTER"),
+    )
+
+
+def get_link(name: str, netns: str | None = None) -> Link | None:
+    """The link called name, or None if there is none."""
+    with _route(netns) as ipr:
+        try:
+            msgs = ipr.link("get", ifname=name)
+        except NetlinkError as e:
+            if e.code == errno.ENODEV:
+                return None
+            raise _fail(f"looking up {name}", e) from None
+    return _link(msgs[0]) if msgs else None
+
+
+def link_name(index: int, netns: str | None = None) -> str | None:
+    with _route(netns) as ipr:
+        try:
+            msgs = ipr.link("get", index=index)
+        except NetlinkError:
+            return None
+    return str(msgs[0].get_attr("IFLA_IFNAME")) if msgs else None
+
+
+def _index(ipr: Any, name: str) -> int:
+    found = ipr.link_lookup(ifname=name)
+    if not found:
+        raise ActionError(f"{name}: no such interface")
+    return int(found[0])
+
+
+def create_tap(name: str, netns: str | None = None) -> None:
+    """A persistent tap without packet information (as `ip tuntap add dev NAME mode tap`)."""
+    with _route(netns) as ipr:
+        try:
+            ipr.link("add", ifname=name, kind="tuntap", mode="tap", ifr={"no_pi": 1})
+        except NetlinkError as e:
+            raise _fail(f"creating tap {name}", e) from None
+    link = get_link(name, netns)
+    if link is None or link.kind != "tun":
+        raise ActionError(f"creating tap {name}: it did not appear")
+
+
+def create_veth(name: str, peer: str, netns: str | None = None, peer_netns: str | None = None) -> None:
+    with _route(netns) as ipr:
+        try:
+            ipr.link("add", ifname=name, kind="veth", peer=peer)
+            if peer_netns is not None:
+                ipr.link("set", index=_index(ipr, peer), net_ns_fd=peer_netns)
+        except NetlinkError as e:
+            raise _fail(f"creating veth {name}/{peer}", e) from None
+
+
+def create_bridge(name: str, netns: str | None = None) -> None:
+    with _route(netns) as ipr:
+        try:
+            ipr.link("add", ifname=name, kind="bridge")
+        except NetlinkError as e:
+            raise _fail(f"creating bridge {name}", e) from None
+
+
+def delete_link(name: str, netns: str | None = None) -> None:
+    with _route(netns) as ipr:
+        try:
+            ipr.link("del", index=_index(ipr, name))
+        except NetlinkError as e:
+            if e.code != errno.ENODEV:
+                raise _fail(f"deleting {name}", e) from None
+
+
+def _set(name: str, what: str, netns: str | None, **attrs: Any) -> None:
+    with _route(netns) as ipr:
+        try:
+            ipr.link("set", index=_index(ipr, name), **attrs)
+        except NetlinkError as e:
+            raise _fail(f"{what} {name}", e) from None
+
+
+def set_up(name: str, netns: str | None = None) -> None:
+    _set(name, "bringing up", netns, state="up")
+
+
+def set_down(name: str, netns: str | None = None) -> None:
+    _set(name, "taking down", netns, state="down")
+
+
+def set_mac(name: str, mac: str, netns: str | None = None) -> None:
+    _set(name, f"setting MAC {mac} on", netns, address=mac)
+
+
+def set_mtu(name: str, mtu: int, netns: str | None = None) -> None:
+    _set(name, f"setting MTU {mtu} on", netns, mtu=mtu)
+
+
+def set_master(name: str, bridge: str, netns: str | None = None) -> None:
+    """Make name a port of bridge (`ip link set NAME master BRIDGE`)."""
+    with _route(netns) as ipr:
+        br = ipr.link_lookup(ifname=bridge)
+        if not br:
+            raise ActionError(f"attaching {name} to bridge {bridge}: there is no {bridge}")
+        try:
+            ipr.link("set", index=_index(ipr, name), master=br[0])
+        except NetlinkError as e:
+            raise _fail(f"attaching {name} to bridge {bridge}", e) from None
+
+
+def set_nomaster(name: str, netns: str | None = None) -> None:
+    _set(name, "detaching from its bridge", netns, master=0)
+
+
+def add_address(name: str, cidr: str, netns: str | None = None) -> None:
+    addr, _, plen = cidr.partition("/")
+    with _route(netns) as ipr:
+        try:
+            ipr.addr("add", index=_index(ipr, name), address=addr, prefixlen=int(plen or 32))
+        except NetlinkError as e:
+            if e.code != errno.EEXIST:
+                raise _fail(f"adding address {cidr} to {name}", e) from None
+
+
+def addresses(name: str, family: int | None = None, netns: str | None = None) -> list[str]:
+    """The addresses on name as CIDR strings."""
+    with _route(netns) as ipr:
+        found = ipr.link_lookup(ifname=name)
+        if not found:
+            return []
+        kw: dict[str, Any] = {"index": found[0]}
+        if family is not None:
+            kw["family"] = family
+        return [f"{m.get_attr('IFA_ADDRESS')}/{m['prefixlen']}" for m in ipr.get_addr(**kw)]
+
+
+def create_netns(name: str) -> None:
+    try:
+        _netns.create(name)
+    except OSError as e:
+        raise _fail(f"creating network namespace {name}", e) from None
+
+
+def delete_netns(name: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        _netns.remove(name)

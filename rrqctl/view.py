@@ -1,0 +1,83 @@
+"""Text a person reads: cable status tables, action lines. Pure functions of plain data."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+
+def table(rows: Sequence[Sequence[str]], indent: str = "  ") -> list[str]:
+    """Left-aligned columns; the first row is the header."""
+    if not rows:
+        return []
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return [indent + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+
+
+def size(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    return str(n)
+
+
+def ago(seconds: float | None) -> str:
+    if seconds is None:
+        return "never"
+    if seconds < 60:
+        return f"{seconds:.1f}s ago"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f}m ago"
+    return f"{seconds / 3600:.1f}h ago"
+
+
+def duration(seconds: float) -> str:
+    s = int(seconds)
+    if s < 60:
+        return f"{seconds:.0f}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{s % 3600 // 60:02d}m"
+
+
+def drops_text(drops: dict[str, int]) -> str:
+    return ", ".join(f"{n} {reason}" for reason, n in drops.items()) or "none"
+
+
+def status_text(st: dict[str, Any]) -> str:
+    """One cable's live status, as `rrqctl status` prints it."""
+    local = st.get("local")
+    if local is None:
+        local_text = "none (a switch among its remotes)"
+    else:
+        local_text = (
+            f"{local['kind']} {local['name']}: in {local['rx_frames']} frames ({size(local['rx_bytes'])}),"
+            f" out {local['tx_frames']} frames ({size(local['tx_bytes'])})"
+        )
+    lines = [
+        f"cable {st['name']}: pid {st['pid']}, up {duration(st['uptime'])}, UDP port {st['port']}",
+        f"  local: {local_text}",
+    ]
+    remotes = st["remotes"]
+    if remotes:
+        rows = [["REMOTE", "KIND", "STATE", "SEALED", "HEARD", "IN", "OUT", "DROPPED"]]
+        for r in remotes:
+            rows.append([
+                r["name"],
+                r["kind"],
+                r["state"],
+                "yes" if r["sealed"] else "no",
+                ago(r["last_heard"]),
+                f"{r['rx_frames']} ({size(r['rx_bytes'])})",
+                f"{r['tx_frames']} ({size(r['tx_bytes'])})",
+                str(sum(r["drops"].values())),
+            ])
+        lines += table(rows)
+    else:
+        lines.append("  remotes: none known yet (declared: " + (", ".join(st["declared"]) or "none") + ")")
+    macs = st["macs"]
+    lines.append(f"  MACs learned: {len(macs)}")
+    lines += table([["MAC", "CHANNEL", "SEEN"]] + [[m["mac"], m["channel"], ago(m["age"])] for m in macs], "    ")
+    lines.append(f"  dropped: {drops_text(st['drops'])}")
+    return "\n".join(lines)
