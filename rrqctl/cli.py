@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import argparse
+import json
+import os
 import sys
 from collections.abc import Callable, Sequence
+from typing import Any
 
-from rrqctl.errors import ConfigError, ExitCode, RrqError
+from rrqctl import __version__
+from rrqctl.errors import ConfigError, ExitCode, RrqError, UsageError
+
+PROG = "rrqctl"
 
 
 def run_guarded(prog: str, fn: Callable[[], int]) -> int:
@@ -23,17 +30,87 @@ def run_guarded(prog: str, fn: Callable[[], int]) -> int:
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `rrqctl show | head`: the reader left; not our error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return int(ExitCode.OK)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:  # argparse exits 2 itself; we say it our way
+        raise UsageError(f"{message}\n{self.format_usage().rstrip()}")
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    from rrqctl.config.sources import DEFAULT_CONFD, DEFAULT_INTERFACES
+    from rrqctl.system.paths import DEFAULT_RUN_DIR
+
+    g = p.add_argument_group("where cables are declared and run")
+    g.add_argument(
+        "--interfaces",
+        metavar="FILE",
+        default=DEFAULT_INTERFACES,
+        help=f"the ifupdown interfaces file (default {DEFAULT_INTERFACES})",
+    )
+    g.add_argument(
+        "--networkd-dir",
+        metavar="DIR",
+        action="append",
+        dest="networkd_dirs",
+        help="a systemd-networkd directory (repeatable; default: systemd's search path)",
+    )
+    g.add_argument(
+        "--confd",
+        metavar="DIR",
+        default=DEFAULT_CONFD,
+        help=f"rrqnet-cron's conf.d (default {DEFAULT_CONFD})",
+    )
+    g.add_argument(
+        "--run-dir",
+        metavar="DIR",
+        default=DEFAULT_RUN_DIR,
+        help=f"pid files and control sockets (default {DEFAULT_RUN_DIR})",
+    )
+
+
+def parser() -> argparse.ArgumentParser:
+    from rrqctl import commands
+
+    p = _Parser(prog=PROG, description="Manage rrqnet virtual cables (layer-2 over UDP).")
+    p.add_argument("--version", action="version", version=f"rrqctl {__version__}")
+    p.add_argument("-v", "--verbose", action="count", default=0, help="say more (repeatable)")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name, (fn, help_text, add_args, common) in commands.COMMANDS.items():
+        sp = sub.add_parser(name, help=help_text, description=help_text)
+        sp.add_argument("-v", "--verbose", action="count", default=0, help=argparse.SUPPRESS)
+        add_args(sp)
+        if common:
+            _common(sp)
+        sp.set_defaults(func=fn)
+    return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
-    if args[:1] == ["demo"]:
-        from rrqctl.demo import run_demo
+    args_list = list(sys.argv[1:] if argv is None else argv)
 
-        return run_guarded("rrqctl", run_demo)
-    print("rrqctl: not yet", file=sys.stderr)
-    return int(ExitCode.USAGE)
+    def go() -> int:
+        args = parser().parse_args(args_list)
+        if not getattr(args, "command", None):
+            raise UsageError(f"a command is needed\n{parser().format_usage().rstrip()}")
+        rc: int = args.func(args)
+        return rc
+
+    return run_guarded(PROG, go)
 
 
 def cron_main(argv: Sequence[str] | None = None) -> int:
+    """rrqnet-cron NAME...: what upstream's cron script does, as `rrqctl check NAME...`."""
     return main(["check", *(sys.argv[1:] if argv is None else argv)])
+
+
+def print_json(data: Any) -> None:
+    json.dump(data, sys.stdout, indent=2, sort_keys=False)
+    sys.stdout.write("\n")
+
+
+def exit_code(ok: bool) -> int:
+    return int(ExitCode.OK if ok else ExitCode.FAILURE)

@@ -50,11 +50,15 @@ class Demo:
         self.step(f"ip link add ua netns {a} type veth peer name ub netns {b}")
         netlink.create_veth("ua", "ub", a, b)
         for ns, ifname, addr in ((a, "ua", UNDERLAY[0]), (b, "ub", UNDERLAY[1])):
-            self.step(f"ip -n {ns} addr add {addr}/24 dev {ifname}; ip -n {ns} link set {ifname} up")
+            self.step(
+                f"ip -n {ns} addr add {addr}/24 dev {ifname}; ip -n {ns} link set {ifname} up"
+            )
             netlink.add_address(ifname, f"{addr}/24", ns)
             netlink.set_up(ifname, ns)
         for ns, addr in ((a, OVERLAY[0]), (b, OVERLAY[1])):
-            self.step(f"ip -n {ns} tuntap add dev tap0 mode tap; ip -n {ns} addr add {addr}/24 dev tap0")
+            self.step(
+                f"ip -n {ns} tuntap add dev tap0 mode tap; ip -n {ns} addr add {addr}/24 dev tap0"
+            )
             netlink.create_tap("tap0", ns)
             netlink.add_address("tap0", f"{addr}/24", ns)
             netlink.set_up("tap0", ns)
@@ -63,15 +67,22 @@ class Demo:
         key = os.path.join(self.dir, "cable.key")
         self.step(f"rrqctl genkey {key}   # 64 random bytes, mode 0600, copied to both ends")
         generate_keyfile(key)
-        for ns, peer, name in ((self.hosts[0], UNDERLAY[1], "a"), (self.hosts[1], UNDERLAY[0], "b")):
+        for ns, peer, name in (
+            (self.hosts[0], UNDERLAY[1], "a"),
+            (self.hosts[1], UNDERLAY[0], "b"),
+        ):
             argv = ["-v", "-t", "tap0", str(PORT), f"{peer}:{PORT}={key}"]
             self.step(f"ip netns exec {ns} rrqnet {' '.join(argv)} &")
             env = {**os.environ, "RRQNET_CONTROL": self.control(name)}
             log = open(os.path.join(self.dir, f"{name}.log"), "wb")  # noqa: SIM115 (closed by exit)
-            self.engines.append(proc.spawn(
-                ["ip", "netns", "exec", ns, sys.executable, "-m", "rrqctl.rrqnet", *argv],
-                stdout=log.fileno(), stderr=log.fileno(), env=env,
-            ))
+            self.engines.append(
+                proc.spawn(
+                    ["ip", "netns", "exec", ns, sys.executable, "-m", "rrqctl.rrqnet", *argv],
+                    stdout=log.fileno(),
+                    stderr=log.fileno(),
+                    env=env,
+                )
+            )
             log.close()
         for name in ("a", "b"):
             self._wait_ready(name)
@@ -95,8 +106,23 @@ class Demo:
 
     def ping(self) -> bool:
         self.step(f"ip netns exec {self.hosts[0]} ping -c 3 {OVERLAY[1]}")
-        r = proc.run(["ip", "netns", "exec", self.hosts[0], "ping", "-c", "3", "-i", "0.2", "-W", "2",
-                      OVERLAY[1]], check=False)
+        r = proc.run(
+            [
+                "ip",
+                "netns",
+                "exec",
+                self.hosts[0],
+                "ping",
+                "-c",
+                "3",
+                "-i",
+                "0.2",
+                "-W",
+                "2",
+                OVERLAY[1],
+            ],
+            check=False,
+        )
         for line in r.stdout.splitlines():
             self.say(f"    {line}")
         return r.returncode == 0

@@ -35,7 +35,7 @@ def _positive(opt: str, text: str) -> int:
     return int(text)
 
 
-def _options(argv: Sequence[str]) -> tuple[dict[str, Any], int]:
+def parse_options(argv: Sequence[str]) -> tuple[dict[str, Any], int]:
     """The leading options; returns (values, index of the first non-option word)."""
     values: dict[str, Any] = {}
     stage = 0
@@ -112,7 +112,7 @@ def _remotes(argv: Sequence[str]) -> list[Remote]:
 
 def parse_argv(argv: Sequence[str]) -> dict[str, Any]:
     """rrqnet's arguments as Cable values (raises UsageError naming the offending word)."""
-    values, i = _options(argv)
+    values, i = parse_options(argv)
     rest = list(argv[i:])
     tap = values.pop("tap", None)
     if rest and rest[0].isdigit():

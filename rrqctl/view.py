@@ -11,7 +11,10 @@ def table(rows: Sequence[Sequence[str]], indent: str = "  ") -> list[str]:
     if not rows:
         return []
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return [indent + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    return [
+        indent + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
+        for r in rows
+    ]
 
 
 def size(n: int) -> str:
@@ -51,10 +54,9 @@ def status_text(st: dict[str, Any]) -> str:
     if local is None:
         local_text = "none (a switch among its remotes)"
     else:
-        local_text = (
-            f"{local['kind']} {local['name']}: in {local['rx_frames']} frames ({size(local['rx_bytes'])}),"
-            f" out {local['tx_frames']} frames ({size(local['tx_bytes'])})"
-        )
+        rx = f"{local['rx_frames']} frames ({size(local['rx_bytes'])})"
+        tx = f"{local['tx_frames']} frames ({size(local['tx_bytes'])})"
+        local_text = f"{local['kind']} {local['name']}: in {rx}, out {tx}"
     lines = [
         f"cable {st['name']}: pid {st['pid']}, up {duration(st['uptime'])}, UDP port {st['port']}",
         f"  local: {local_text}",
@@ -63,21 +65,86 @@ def status_text(st: dict[str, Any]) -> str:
     if remotes:
         rows = [["REMOTE", "KIND", "STATE", "SEALED", "HEARD", "IN", "OUT", "DROPPED"]]
         for r in remotes:
-            rows.append([
-                r["name"],
-                r["kind"],
-                r["state"],
-                "yes" if r["sealed"] else "no",
-                ago(r["last_heard"]),
-                f"{r['rx_frames']} ({size(r['rx_bytes'])})",
-                f"{r['tx_frames']} ({size(r['tx_bytes'])})",
-                str(sum(r["drops"].values())),
-            ])
+            rows.append(
+                [
+                    r["name"],
+                    r["kind"],
+                    r["state"],
+                    "yes" if r["sealed"] else "no",
+                    ago(r["last_heard"]),
+                    f"{r['rx_frames']} ({size(r['rx_bytes'])})",
+                    f"{r['tx_frames']} ({size(r['tx_bytes'])})",
+                    str(sum(r["drops"].values())),
+                ]
+            )
         lines += table(rows)
     else:
-        lines.append("  remotes: none known yet (declared: " + (", ".join(st["declared"]) or "none") + ")")
+        lines.append(
+            "  remotes: none known yet (declared: " + (", ".join(st["declared"]) or "none") + ")"
+        )
     macs = st["macs"]
     lines.append(f"  MACs learned: {len(macs)}")
-    lines += table([["MAC", "CHANNEL", "SEEN"]] + [[m["mac"], m["channel"], ago(m["age"])] for m in macs], "    ")
+    lines += table(
+        [["MAC", "CHANNEL", "SEEN"]] + [[m["mac"], m["channel"], ago(m["age"])] for m in macs],
+        "    ",
+    )
     lines.append(f"  dropped: {drops_text(st['drops'])}")
     return "\n".join(lines)
+
+
+def _cable_rows(c: Any) -> list[list[str]]:
+    """(what, value, where) rows for one cable, in the order a reader wants them."""
+    rows: list[list[str]] = []
+
+    def add(what: str, value: str, field: str) -> None:
+        rows.append([what, value, c.origins.get(field, "")])
+
+    add(
+        "port",
+        f"{c.port}" + (" (notap: no tap, a switch among remotes)" if c.local == "none" else ""),
+        "port",
+    )
+    for i, r in enumerate(c.remotes):
+        notes = (
+            [r.kind]
+            + (["sealed"] if r.sealed else [])
+            + [f"ignores {len(r.ignore)} MACs"] * bool(r.ignore)
+        )
+        add("remote", f"{r.text()} ({', '.join(notes)})", f"remotes[{i}]")
+    if c.multicast is not None:
+        add("multicast", c.multicast.text(), "multicast")
+    flags = [f for f, on in (("-tpg", c.tpg), ("-4", c.ipv4_only)) if on]
+    flags += [
+        f"{o} {v}"
+        for o, v in (("-B", c.buffers), ("-T", c.threads), ("-S", c.source))
+        if v is not None
+    ]
+    if flags:
+        add("options", " ".join(flags), "buffers")
+    if c.log is not None:
+        add("log", f"{'-' + 'v' * c.verbosity + ' ' if c.verbosity else ''}{c.log.target}", "log")
+    for what, value in (
+        ("nice", c.nice),
+        ("bridge", c.bridge),
+        ("mac", c.mac),
+        ("mtu", c.mtu),
+        ("address", c.address),
+    ):
+        if value is not None:
+            add(what, str(value), what)
+    if c.dhcp is not None:
+        add("dhcp", " ".join([c.dhcp.method, *c.dhcp.args]), "dhcp")
+    return rows
+
+
+def show_text(cables: Sequence[Any]) -> str:
+    """`rrqctl show`: each cable, its rrqnet command line, and where every value came from."""
+    out: list[str] = []
+    for c in cables:
+        owner = ", tap/bridge/DHCP owned by systemd-networkd" if c.owner == "networkd" else ""
+        start = f", started by ifup ({'/'.join(c.start)})" if c.start else ""
+        out.append(f"{c.name}: {c.kind} cable declared at {c.origin}{owner}{start}")
+        out.append("  engine: " + " ".join(c.rrqnet_argv()))
+        out += table([["SETTING", "VALUE", "FROM"], *_cable_rows(c)])
+        out.append("")
+    return "\n".join(out).rstrip()

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import logging
 import os
 import signal
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from rrqctl import logs
 from rrqctl.engine.crypto import MIN_KEYFILE
 from rrqctl.engine.loop import Engine
-from rrqctl.errors import ConfigError, EngineError, Issue
+from rrqctl.errors import ConfigError, EngineError, Issue, RrqError
 from rrqctl.supervise.control import ControlServer, SocketInUseError
-from rrqctl.system import notify
+from rrqctl.system import notify, proc
 from rrqctl.system.paths import Paths
 
 if TYPE_CHECKING:
@@ -106,6 +109,103 @@ def serve_cable(cable: Cable, control: str | None, prog: str) -> int:
         if server is not None:
             server.close()
         engine.close()
+    if engine.failure:
+        raise EngineError(engine.failure)
+    return 0
+
+
+class Readiness:
+    """Say 'ready' (or why not) once: on the --ready-fd pipe and to systemd."""
+
+    def __init__(self, fd: int | None) -> None:
+        self.fd = fd
+        self.said = False
+
+    def _write(self, line: str) -> None:
+        if self.fd is not None:
+            with contextlib.suppress(OSError):
+                os.write(self.fd, (line + "\n").encode())
+                os.close(self.fd)
+            self.fd = None
+
+    def ready(self, status: str) -> None:
+        if not self.said:
+            self.said = True
+            self._write("READY")
+            notify.notify("READY=1", f"STATUS={status}")
+
+    def fail(self, reason: str) -> None:
+        if not self.said:
+            self.said = True
+            self._write("FAIL " + " ".join(reason.split()))
+
+
+@contextlib.contextmanager
+def pidfile(path: str) -> Iterator[None]:
+    os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
+    other = proc.read_pidfile(path)
+    if other is not None and other != os.getpid():
+        raise EngineError(f"an engine (pid {other}) is already running for this cable ({path})")
+    proc.write_pidfile(path, os.getpid())
+    try:
+        yield
+    finally:
+        if proc.read_pidfile(path) == os.getpid():
+            proc.remove_file(path)
+
+
+def supervise(cable: Cable, paths: Paths, *, attach: bool, ready_fd: int | None = None) -> int:
+    """`rrqctl run NAME`: the cable's engine in this process, until SIGTERM.
+
+    attach: `up` made the tap (and owns it); otherwise set up what `up` would, and undo it at exit.
+    """
+    ready = Readiness(ready_fd)
+    syslog = cable.log.syslog if cable.log is not None else None
+    log = logs.setup(cable.name, cable.verbosity, syslog)
+    try:
+        with pidfile(paths.pidfile(cable.name)):
+            return _supervise(cable, paths, attach, ready, log)
+    except RrqError as e:
+        ready.fail(str(e))
+        raise
+    except BaseException as e:
+        ready.fail(f"{type(e).__name__}: {e}")
+        raise
+
+
+def _supervise(
+    cable: Cable, paths: Paths, attach: bool, ready: Readiness, log: logging.Logger
+) -> int:
+    from rrqctl.plan import PHASE_STEPS, Step
+    from rrqctl.system import host
+
+    setup_steps = [s for s in PHASE_STEPS["pre-up"] if s not in (Step.ENGINE, Step.NICE)]
+    check_keyfiles(cable)
+    made = False
+    try:
+        if not attach:
+            host.Up(cable, paths, say=log.info).run(setup_steps)
+            made = True
+        engine = Engine(cable, log=log)
+        open_engine(cable, engine)
+        server = None
+        try:
+            server = ControlServer(paths.control(cable.name), engine)
+            server.start()
+            handle_signals(engine)
+            if cable.nice is not None and not attach:
+                os.setpriority(os.PRIO_PROCESS, 0, cable.nice)
+            log.info("%s: ready", cable.name)
+            ready.ready(engine.summary())
+            engine.run()
+        finally:
+            notify.notify("STOPPING=1")
+            if server is not None:
+                server.close()
+            engine.close()
+    finally:
+        if made:
+            host.down(cable, paths, say=log.info, steps=setup_steps)
     if engine.failure:
         raise EngineError(engine.failure)
     return 0

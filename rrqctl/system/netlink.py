@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from pyroute2 import IPRoute, NetNS, NetlinkError
+from pyroute2 import IPRoute, NetlinkError, NetNS
 from pyroute2 import netns as _netns
 
 from rrqctl.errors import ActionError
@@ -103,7 +103,9 @@ def create_tap(name: str, netns: str | None = None) -> None:
         raise ActionError(f"creating tap {name}: it did not appear")
 
 
-def create_veth(name: str, peer: str, netns: str | None = None, peer_netns: str | None = None) -> None:
+def create_veth(
+    name: str, peer: str, netns: str | None = None, peer_netns: str | None = None
+) -> None:
     with _route(netns) as ipr:
         try:
             ipr.link("add", ifname=name, kind="veth", peer=peer)
@@ -178,6 +180,16 @@ def add_address(name: str, cidr: str, netns: str | None = None) -> None:
         except NetlinkError as e:
             if e.code != errno.EEXIST:
                 raise _fail(f"adding address {cidr} to {name}", e) from None
+
+
+def del_address(name: str, cidr: str, netns: str | None = None) -> None:
+    addr, _, plen = cidr.partition("/")
+    with _route(netns) as ipr:
+        try:
+            ipr.addr("del", index=_index(ipr, name), address=addr, prefixlen=int(plen or 32))
+        except NetlinkError as e:
+            if e.code != errno.EADDRNOTAVAIL:
+                raise _fail(f"removing address {cidr} from {name}", e) from None
 
 
 def addresses(name: str, family: int | None = None, netns: str | None = None) -> list[str]:

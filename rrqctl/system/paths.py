@@ -30,7 +30,10 @@ class Paths:
     def dhclient_leases(self, name: str) -> str:
         return self._file(name, "dhclient.leases")
 
-    def lock(self) -> str:
+    def changes_lock(self) -> str:
+        return os.path.join(self.run_dir, ".lock")
+
+    def check_lock(self) -> str:
         return os.path.join(self.run_dir, "check.lock")
 
     def health(self, name: str) -> str:

@@ -32,15 +32,22 @@ def run(
     log.debug("run: %s", shlex.join(argv))
     try:
         r = subprocess.run(
-            list(argv), capture_output=True, text=True, timeout=timeout,
-            env=dict(env) if env is not None else None, input=input_text,
+            list(argv),
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=dict(env) if env is not None else None,
+            input=input_text,
         )
     except FileNotFoundError:
         raise ActionError(f"{argv[0]}: command not found", argv) from None
     except subprocess.TimeoutExpired:
         raise ActionError(f"{shlex.join(argv)}: no answer after {timeout:.0f}s", argv) from None
     if check and r.returncode != 0:
-        raise ActionError(f"{shlex.join(argv)} failed (exit {r.returncode})", argv, r.returncode, r.stderr)
+        raise ActionError(
+            f"{shlex.join(argv)} failed (exit {r.returncode})", argv, r.returncode, r.stderr
+        )
     return r
 
 

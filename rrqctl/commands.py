@@ -1,0 +1,269 @@
+"""The rrqctl subcommands: each parses nothing itself, reads the config, and calls a layer."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from rrqctl.cli import exit_code, print_json
+from rrqctl.errors import ConfigError, ExitCode, Issue, NotRunningError
+
+Command = tuple[
+    Callable[[argparse.Namespace], int], str, Callable[[argparse.ArgumentParser], None], bool
+]
+
+
+def sources(args: argparse.Namespace) -> Any:
+    from rrqctl.config.networkd import SEARCH_PATH
+    from rrqctl.config.sources import Sources
+
+    return Sources(args.interfaces, tuple(args.networkd_dirs or SEARCH_PATH), args.confd)
+
+
+def load(args: argparse.Namespace) -> Any:
+    from rrqctl.config.sources import load as load_sources
+
+    cfg = load_sources(sources(args))
+    for w in cfg.warnings:
+        print(f"rrqctl: {w}", file=sys.stderr)
+    return cfg
+
+
+def paths(args: argparse.Namespace) -> Any:
+    from rrqctl.system.paths import Paths
+
+    return Paths(args.run_dir)
+
+
+# ---- show ------------------------------------------------------------------------------
+
+
+def cable_json(cable: Any) -> dict[str, Any]:
+    return {**cable.model_dump(mode="json"), "command": shlex.join(cable.rrqnet_argv())}
+
+
+def show(args: argparse.Namespace) -> int:
+    cfg = load(args)
+    names = [args.name] if args.name else cfg.names
+    if args.name and args.name not in cfg.names:
+        cfg.get(args.name)  # raises: not a cable
+    errors: list[Issue] = []
+    for n in names:
+        errors += [i for i in cfg.issues_of(n) if i not in errors]
+    if not args.name:
+        errors += [i for i in cfg.file_issues if i not in errors]
+    cables = [cfg.cables[n] for n in names if n in cfg.cables and not cfg.issues_of(n)]
+    if args.json:
+        print_json(
+            {
+                "cables": [cable_json(c) for c in cables],
+                "errors": [str(i) for i in errors],
+                "warnings": [str(w) for w in cfg.warnings],
+            }
+        )
+    else:
+        from rrqctl.view import show_text
+
+        if cables:
+            print(show_text(cables))
+        elif not errors:
+            print("no rrqnet cables are declared")
+    for i in errors:
+        print(f"rrqctl: {i}", file=sys.stderr)
+    return int(ExitCode.CONFIG if errors else ExitCode.OK)
+
+
+def _show_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name", nargs="?", help="one cable (default: all)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+# ---- status ----------------------------------------------------------------------------
+
+
+def status(args: argparse.Namespace) -> int:
+    from rrqctl.supervise.control import query
+    from rrqctl.view import status_text
+
+    run = paths(args)
+    names = [args.name] if args.name else _known_names(args, run.run_dir)
+    result: dict[str, Any] = {}
+    for n in names:
+        try:
+            result[n] = query(run.control(n))
+        except NotRunningError:
+            result[n] = None
+    if args.json:
+        print_json(result if not args.name else result[args.name])
+    else:
+        for n in names:
+            print(status_text(result[n]) if result[n] else f"cable {n}: not running")
+        if not names:
+            print("no rrqnet cables are declared or running")
+    if args.name and result[args.name] is None:
+        raise NotRunningError(
+            f"{args.name} is not running (no engine answers on {run.control(args.name)})"
+        )
+    return 0
+
+
+def _known_names(args: argparse.Namespace, run_dir: str) -> list[str]:
+    try:
+        declared = set(load(args).names)
+    except ConfigError:
+        declared = set()
+    running = (
+        {f[:-5] for f in os.listdir(run_dir) if f.endswith(".sock")}
+        if os.path.isdir(run_dir)
+        else set()
+    )
+    return sorted(declared | running)
+
+
+# ---- plan, up, down, run ---------------------------------------------------------------
+
+
+def recorded_cable(args: argparse.Namespace, name: str) -> Any:
+    """The cable as up saw it (its record), for down after the declaration changed."""
+    from rrqctl.model import Cable
+    from rrqctl.system.host import load_record
+
+    data, _ = load_record(paths(args), name)
+    return Cable.model_validate(data) if data else None
+
+
+def plan(args: argparse.Namespace) -> int:
+    from rrqctl.plan import plan_up
+    from rrqctl.system.host import engine_command, observe
+
+    cable = load(args).get(args.name)
+    run = paths(args)
+    actions = plan_up(cable, observe(cable, run), engine_command(cable, run))
+    for a in actions:
+        print(f"[#] {a.text}")
+    if not actions:
+        print(f"{cable.name} is up: nothing to do")
+    return 0
+
+
+def up(args: argparse.Namespace) -> int:
+    from rrqctl.system.host import Up, cable_lock
+
+    cable = load(args).get(args.name)
+    with cable_lock(paths(args), cable.name):
+        actions = Up(cable, paths(args)).run()
+    print(f"{cable.name} is up" if actions else f"{cable.name} is up: nothing to do")
+    return 0
+
+
+def down(args: argparse.Namespace) -> int:
+    from rrqctl.system import host
+
+    cable = recorded_cable(args, args.name)
+    if cable is None:
+        cable = load(args).get(args.name)
+    with host.cable_lock(paths(args), cable.name):
+        actions = host.down(cable, paths(args))
+    print(f"{cable.name} is down" if actions else f"{cable.name} is down: nothing to do")
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    from rrqctl.supervise.runner import supervise
+
+    cable = cable_from_file(args.cable_file) if args.cable_file else load(args).get(args.name)
+    return supervise(cable, paths(args), attach=args.attach, ready_fd=args.ready_fd)
+
+
+def cable_from_file(path: str) -> Any:
+    import json
+
+    from pydantic import ValidationError
+
+    from rrqctl.model import Cable
+
+    try:
+        with open(path) as f:
+            data = json.load(f)
+        return Cable.model_validate(data.get("cable", data))
+    except (OSError, ValueError, ValidationError) as e:
+        raise ConfigError(f"{path}: not a cable record: {e}") from None
+
+
+def _name_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name", help="the cable (its interface name)")
+
+
+def _run_args(p: argparse.ArgumentParser) -> None:
+    _name_arg(p)
+    p.add_argument(
+        "--attach",
+        action="store_true",
+        help="only run the engine on a tap that `rrqctl up` made (no set-up, no tear-down)",
+    )
+    p.add_argument("--cable-file", metavar="FILE", help="the cable as recorded by `rrqctl up`")
+    p.add_argument(
+        "--ready-fd", metavar="FD", type=int, help="say READY (or FAIL reason) on this fd"
+    )
+
+
+# ---- genkey, demo ----------------------------------------------------------------------
+
+
+def genkey(args: argparse.Namespace) -> int:
+    from rrqctl.engine.crypto import generate_keyfile
+
+    try:
+        generate_keyfile(args.path, args.size)
+    except FileExistsError:
+        raise ConfigError(f"{args.path} exists: refusing to overwrite a key file") from None
+    except OSError as e:
+        raise ConfigError(f"{args.path}: {e.strerror}") from None
+    print(f"wrote {args.size} random bytes to {args.path} (mode 0600)")
+    print("copy it to every end of the cable")
+    return 0
+
+
+def _genkey_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("path", help="the key file to write (must not exist)")
+    p.add_argument(
+        "--size", type=int, default=64, help="bytes of key material (default 64, at least 32)"
+    )
+
+
+def demo(args: argparse.Namespace) -> int:
+    from rrqctl.demo import run_demo
+
+    return run_demo()
+
+
+def _no_args(p: argparse.ArgumentParser) -> None:
+    pass
+
+
+COMMANDS: dict[str, Command] = {
+    "plan": (plan, "print what `up` would do on this host now (a dry run)", _name_arg, True),
+    "up": (up, "bring a cable up: tap, bridge, engine, DHCP; undone on failure", _name_arg, True),
+    "down": (down, "undo what `up` made for a cable", _name_arg, True),
+    "run": (
+        run,
+        "run a cable's engine in the foreground (what rrqnet@.service runs)",
+        _run_args,
+        True,
+    ),
+    "show": (show, "show the declared cables and where each value came from", _show_args, True),
+    "status": (status, "show running cables: remotes, counters, MACs, drops", _show_args, True),
+    "genkey": (genkey, "write a new random key file for sealed channels", _genkey_args, False),
+    "demo": (
+        demo,
+        "bring up a sealed cable between two network namespaces, ping, show, clean up",
+        _no_args,
+        False,
+    ),
+}
+
+__all__ = ["COMMANDS", "exit_code"]

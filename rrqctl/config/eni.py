@@ -1,0 +1,249 @@
+"""/etc/network/interfaces, as interfaces(5) and ifupdown 0.8 read it. Parsed, never run.
+
+Stanzas: iface (with inherits), mapping (script and map lines, recorded only), auto,
+allow-CLASS, rename, no-auto-down, no-scripts, source (globs), source-directory (file
+names matching ^[a-zA-Z0-9_-]+$). Comments are whole lines; a trailing backslash
+continues a line. Missing sourced files are ignored, as ifupdown does.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+from dataclasses import dataclass, field
+
+from rrqctl.config.options import Setting
+from rrqctl.errors import Issue, Location
+
+RUN_PARTS_NAME = re.compile(r"^[a-zA-Z0-9_-]+$")
+LIST_KEYWORDS = ("auto", "rename", "no-auto-down", "no-scripts")
+
+
+@dataclass
+class Iface:
+    name: str
+    family: str | None
+    method: str | None
+    loc: Location
+    inherits: str | None = None
+    options: list[Setting] = field(default_factory=list)
+
+
+@dataclass
+class Mapping:
+    patterns: list[str]
+    loc: Location
+    script: str | None = None
+    maps: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Interfaces:
+    ifaces: list[Iface] = field(default_factory=list)
+    mappings: list[Mapping] = field(default_factory=list)
+    # class ('auto' for auto and allow-auto, 'hotplug', ...) -> [(name or pattern, where)]
+    allow: dict[str, list[tuple[str, Location]]] = field(default_factory=dict)
+    lists: dict[str, list[tuple[str, Location]]] = field(default_factory=dict)  # rename, no-*
+    files: list[str] = field(default_factory=list)
+    issues: list[Issue] = field(default_factory=list)
+
+    def names(self) -> list[str]:
+        return list(dict.fromkeys(i.name for i in self.ifaces))
+
+    def stanzas(self, name: str) -> list[Iface]:
+        return [i for i in self.ifaces if i.name == name]
+
+    def options(self, name: str) -> list[Setting]:
+        """All options for name: inherited ones first, then each stanza's own, in file order."""
+        out: list[Setting] = []
+        for stanza in self.stanzas(name):
+            out += self._inherited(stanza, {name})
+            out += stanza.options
+        return out
+
+    def _inherited(self, stanza: Iface, seen: set[str]) -> list[Setting]:
+        parent = stanza.inherits
+        if parent is None or parent in seen:
+            return []
+        out: list[Setting] = []
+        for p in self.stanzas(parent):
+            out += self._inherited(p, seen | {parent})
+            out += p.options
+        return out
+
+    def classes(self, name: str) -> list[str]:
+        """The allow- classes that name (or a pattern matching it) is listed in."""
+        from fnmatch import fnmatchcase
+
+        found = []
+        for cls, entries in self.allow.items():
+            for entry, _ in entries:
+                pattern = entry.partition("=")[0]
+                if entry == name or (pattern.startswith("/") and fnmatchcase(name, pattern[1:])):
+                    found.append(cls)
+                    break
+        return found
+
+
+class _Reader:
+    """One pass over a file and what it sources; appends to `into`."""
+
+    def __init__(self, into: Interfaces) -> None:
+        self.out = into
+        self.current: Iface | Mapping | None = None
+
+    def read_file(self, path: str, via: Location | None = None) -> None:
+        path = os.path.normpath(path)
+        if path in self.out.files:
+            self.out.issues.append(Issue(via, f"{path} is already read (a source loop)"))
+            return
+        try:
+            with open(path, encoding="utf-8", errors="surrogateescape") as f:
+                text = f.read()
+        except OSError as e:
+            self.out.issues.append(
+                Issue(via or Location(path), f"cannot read {path}: {e.strerror}")
+            )
+            return
+        self.out.files.append(path)
+        self.current = None
+        for line_no, line in logical_lines(text):
+            self.line(Location(path, line_no), line)
+        self.current = None
+
+    def line(self, loc: Location, line: str) -> None:
+        words = line.split()
+        keyword = words[0]
+        handler = {
+            "iface": self._iface,
+            "mapping": self._mapping,
+            "source": self._source,
+            "source-directory": self._source_directory,
+        }.get(keyword)
+        if handler is not None:
+            handler(loc, words[1:])
+        elif keyword in LIST_KEYWORDS or keyword.startswith("allow-"):
+            self._list(loc, keyword, words[1:])
+        else:
+            self._option(loc, keyword, line.strip()[len(keyword) :].strip())
+
+    def _iface(self, loc: Location, args: list[str]) -> None:
+        inherits = None
+        if "inherits" in args:
+            i = args.index("inherits")
+            if i + 1 >= len(args):
+                self.out.issues.append(Issue(loc, "inherits needs the name of a template stanza"))
+                self.current = None
+                return
+            inherits = args[i + 1]
+            args = args[:i] + args[i + 2 :]
+        if not args or (len(args) < 3 and inherits is None) or len(args) > 3:
+            self.out.issues.append(
+                Issue(loc, "want 'iface NAME FAMILY METHOD' (or 'iface NAME inherits TEMPLATE')")
+            )
+            self.current = None
+            return
+        family, method = [*args[1:], None, None][:2]
+        self.current = Iface(args[0], family, method, loc, inherits)
+        self.out.ifaces.append(self.current)
+
+    def _mapping(self, loc: Location, args: list[str]) -> None:
+        if not args:
+            self.out.issues.append(Issue(loc, "mapping needs at least one interface pattern"))
+        self.current = Mapping(args, loc)
+        self.out.mappings.append(self.current)
+
+    def _list(self, loc: Location, keyword: str, names: list[str]) -> None:
+        self.current = None
+        if not names:
+            self.out.issues.append(Issue(loc, f"{keyword} needs at least one interface name"))
+        if keyword in ("auto", "allow-auto") or keyword.startswith("allow-"):
+            cls = "auto" if keyword in ("auto", "allow-auto") else keyword.removeprefix("allow-")
+            self.out.allow.setdefault(cls, []).extend((n, loc) for n in names)
+        else:
+            self.out.lists.setdefault(keyword, []).extend((n, loc) for n in names)
+
+    def _option(self, loc: Location, name: str, value: str) -> None:
+        cur = self.current
+        if cur is None:
+            self.out.issues.append(
+                Issue(loc, "misplaced option (outside an iface or mapping stanza)")
+            )
+        elif not value:
+            self.out.issues.append(Issue(loc, "option with empty value"))
+        elif isinstance(cur, Mapping):
+            if name == "script":
+                cur.script = value
+            elif name == "map":
+                cur.maps.append(value)
+            else:
+                self.out.issues.append(
+                    Issue(loc, f"'{name}' in a mapping stanza (want script or map)")
+                )
+        else:
+            cur.options.append(Setting(name, value, loc))
+
+    def _paths(self, loc: Location, pattern: str) -> list[str]:
+        if not os.path.isabs(pattern):
+            pattern = os.path.join(os.path.dirname(loc.file), pattern)
+        return sorted(glob.glob(pattern))
+
+    def _source(self, loc: Location, args: list[str]) -> None:
+        self.current = None
+        if len(args) != 1:
+            self.out.issues.append(Issue(loc, "source needs one path (shell wildcards allowed)"))
+            return
+        for path in self._paths(loc, args[0]):
+            if os.path.isfile(path):
+                self.read_file(path, loc)
+
+    def _source_directory(self, loc: Location, args: list[str]) -> None:
+        self.current = None
+        if len(args) != 1:
+            self.out.issues.append(Issue(loc, "source-directory needs one directory"))
+            return
+        for d in self._paths(loc, args[0]):
+            if not os.path.isdir(d):
+                continue
+            for name in sorted(os.listdir(d)):
+                path = os.path.join(d, name)
+                if RUN_PARTS_NAME.match(name) and os.path.isfile(path):
+                    self.read_file(path, loc)
+
+
+def logical_lines(text: str) -> list[tuple[int, str]]:
+    """(first line number, text) of each non-blank, non-comment line, continuations joined."""
+    out: list[tuple[int, str]] = []
+    buf: str | None = None
+    start = 0
+    for n, raw in enumerate(text.splitlines(), start=1):
+        if buf is None:
+            if not raw.strip() or raw.lstrip().startswith("#"):
+                continue
+            buf, start = "", n
+        if raw.endswith("\\"):
+            buf += raw[:-1]
+            continue
+        out.append((start, buf + raw))
+        buf = None
+    if buf is not None and buf.strip():
+        out.append((start, buf))
+    return out
+
+
+def read(path: str) -> Interfaces:
+    """Parse path and everything it sources; problems are in .issues, never raised."""
+    out = Interfaces()
+    _Reader(out).read_file(path)
+    return out
+
+
+def parse_text(text: str, path: str = "interfaces") -> Interfaces:
+    """Parse text as if it were the file at path (sources resolve relative to it)."""
+    out = Interfaces()
+    reader = _Reader(out)
+    out.files.append(os.path.normpath(path))
+    for line_no, line in logical_lines(text):
+        reader.line(Location(path, line_no), line)
+    return out

@@ -1,0 +1,224 @@
+"""systemd-networkd cables: NAME.netdev with Kind=tap and an [X-RRQNet] section.
+
+Files are found as networkd finds them: the search path (/etc, /run, /usr/local/lib,
+/usr/lib), a same-named file in an earlier directory wins, a symlink to /dev/null (or an
+empty file) masks, and NAME.netdev.d/*.conf drop-ins apply in lexical order of their names.
+networkd owns the tap, its MAC/MTU, the bridge and DHCP ([NetDev] and .network files);
+[X-RRQNet] holds only the tunnel:
+
+    [X-RRQNet]
+    Port=3636            NoTap=no
+    Remote=10.0.0.2:3636=/etc/rrqnet/keys/mynet0.key     (repeatable; empty resets)
+    Options=-4 -B 10     Multicast=239.1.2.3:2000         Log=-v daemon.info
+    Nice=-5              Freshness=600
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from dataclasses import dataclass, field
+
+from rrqctl.config.options import Setting, did_you_mean
+from rrqctl.errors import Issue, Location
+
+SEARCH_PATH = (
+    "/etc/systemd/network",
+    "/run/systemd/network",
+    "/usr/local/lib/systemd/network",
+    "/usr/lib/systemd/network",
+)
+SECTION = "X-RRQNet"
+KEYS = {
+    "Port": "rrqnet_port",
+    "Remote": "rrqnet_remote",
+    "Options": "rrqnet_options",
+    "Log": "rrqnet_log",
+    "Nice": "rrqnet_nice",
+    "Freshness": "rrqnet_freshness",
+    "NoTap": "",
+    "Multicast": "",
+}
+OWNED_BY_NETWORKD = {
+    "Bridge": "Bridge= in the [Network] section of a .network file",
+    "DHCP": "DHCP= in the [Network] section of a .network file",
+    "MACAddress": "MACAddress= in [NetDev]",
+    "MTUBytes": "MTUBytes= in [NetDev]",
+}
+TRUE = frozenset({"1", "yes", "y", "true", "t", "on"})
+FALSE = frozenset({"0", "no", "n", "false", "f", "off"})
+
+
+@dataclass(frozen=True)
+class Entry:
+    section: str
+    key: str
+    value: str
+    loc: Location
+
+
+def parse_ini(text: str, path: str) -> tuple[list[Entry], list[Issue]]:
+    """systemd.syntax(7): [Section] headers, Key=Value, # and ; comments, \\ continuations."""
+    entries: list[Entry] = []
+    issues: list[Issue] = []
+    section = ""
+    pending = ""
+    start = 0
+    for n, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not pending and (not line or line[0] in "#;"):
+            continue
+        if not pending:
+            start = n
+        if line.endswith("\\"):
+            pending += line[:-1] + " "
+            continue
+        line, pending = pending + line, ""
+        loc = Location(path, start)
+        if line.startswith("["):
+            if not line.endswith("]") or len(line) < 3:
+                issues.append(Issue(loc, f"bad section header '{line}'"))
+            section = line[1:-1]
+        elif "=" not in line:
+            issues.append(Issue(loc, f"'{line}' is not Key=Value"))
+        elif not section:
+            issues.append(Issue(loc, "assignment outside of any section"))
+        else:
+            key, _, value = line.partition("=")
+            entries.append(Entry(section, key.strip(), value.strip(), loc))
+    return entries, issues
+
+
+def _masked(path: str) -> bool:
+    return os.path.realpath(path) == os.devnull or (
+        os.path.isfile(path) and os.path.getsize(path) == 0
+    )
+
+
+def find(name: str, dirs: tuple[str, ...]) -> str | None:
+    """The file named name that networkd would use, or None (absent or masked)."""
+    for d in dirs:
+        path = os.path.join(d, name)
+        if os.path.lexists(path):
+            return None if _masked(path) else path
+    return None
+
+
+def dropins(name: str, dirs: tuple[str, ...]) -> list[str]:
+    """name.d/*.conf from every directory, same-named ones from earlier dirs winning, sorted."""
+    chosen: dict[str, str] = {}
+    for d in dirs:
+        dd = os.path.join(d, f"{name}.d")
+        if os.path.isdir(dd):
+            for f in os.listdir(dd):
+                if f.endswith(".conf") and f not in chosen:
+                    chosen[f] = os.path.join(dd, f)
+    return [chosen[f] for f in sorted(chosen) if not _masked(chosen[f])]
+
+
+def netdev_names(dirs: tuple[str, ...]) -> list[str]:
+    names: set[str] = set()
+    for d in dirs:
+        if os.path.isdir(d):
+            names.update(f for f in os.listdir(d) if f.endswith(".netdev"))
+    return sorted(names)
+
+
+@dataclass
+class Netdev:
+    """One .netdev and its drop-ins, as networkd reads them."""
+
+    file: str
+    entries: list[Entry] = field(default_factory=list)
+    issues: list[Issue] = field(default_factory=list)
+
+    def get(self, section: str, key: str) -> Entry | None:
+        found = [e for e in self.entries if e.section == section and e.key == key]
+        return found[-1] if found else None
+
+    @property
+    def rrqnet(self) -> list[Entry]:
+        return [e for e in self.entries if e.section == SECTION]
+
+
+def read_netdev(name: str, dirs: tuple[str, ...]) -> Netdev | None:
+    path = find(name, dirs)
+    if path is None:
+        return None
+    nd = Netdev(path)
+    for f in [path, *dropins(name, dirs)]:
+        try:
+            with open(f, encoding="utf-8", errors="surrogateescape") as fh:
+                text = fh.read()
+        except OSError as e:
+            nd.issues.append(Issue(Location(f), f"cannot read: {e.strerror}"))
+            continue
+        entries, issues = parse_ini(text, f)
+        nd.entries += entries
+        nd.issues += issues
+    return nd
+
+
+def settings(nd: Netdev) -> tuple[list[Setting], list[Issue]]:
+    """[X-RRQNet] as rrqnet_* settings; later assignments win, an empty Remote= resets."""
+    issues: list[Issue] = []
+    last: dict[str, Entry] = {}
+    remotes: list[Entry] = []
+    for e in nd.rrqnet:
+        if e.key in OWNED_BY_NETWORKD:
+            issues.append(
+                Issue(
+                    e.loc,
+                    f"{e.key}= does not belong in [{SECTION}]: networkd owns it "
+                    f"(use {OWNED_BY_NETWORKD[e.key]})",
+                )
+            )
+        elif e.key not in KEYS:
+            issues.append(
+                Issue(e.loc, f"unknown key {e.key}= in [{SECTION}]" + did_you_mean(e.key, KEYS))
+            )
+        elif e.key == "Remote":
+            remotes = [] if not e.value else [*remotes, e]
+        else:
+            last[e.key] = e
+    out: list[Setting] = []
+    port = last.pop("Port", None)
+    notap = last.pop("NoTap", None)
+    if notap is not None and notap.value.lower() not in TRUE | FALSE:
+        issues.append(Issue(notap.loc, f"NoTap= wants yes or no, not '{notap.value}'"))
+    if port is not None:
+        flag = "notap " if notap is not None and notap.value.lower() in TRUE else ""
+        out.append(Setting("rrqnet_port", flag + port.value, port.loc))
+    mc = last.pop("Multicast", None)
+    for key, e in last.items():
+        value = e.value
+        if key == "Options" and mc is not None:
+            value = f"{value} -m {mc.value}".strip()
+            mc = None
+        out.append(Setting(KEYS[key], value, e.loc))
+    if mc is not None:
+        out.append(Setting("rrqnet_options", f"-m {mc.value}", mc.loc))
+    out += [Setting("rrqnet_remote", e.value, e.loc) for e in remotes]
+    return out, issues
+
+
+def network_for(ifname: str, dirs: tuple[str, ...]) -> dict[str, Entry]:
+    """[Network] Bridge= and DHCP= of the first .network file (lexically) matching ifname."""
+    names: set[str] = set()
+    for d in dirs:
+        if os.path.isdir(d):
+            names.update(f for f in os.listdir(d) if f.endswith(".network"))
+    for n in sorted(names):
+        path = find(n, dirs)
+        if path is None:
+            continue
+        with open(path, encoding="utf-8", errors="surrogateescape") as fh:
+            entries, _ = parse_ini(fh.read(), path)
+        globs = " ".join(
+            e.value for e in entries if e.section == "Match" and e.key == "Name"
+        ).split()
+        if globs and any(fnmatch.fnmatchcase(ifname, g) for g in globs):
+            return {
+                e.key: e for e in entries if e.section == "Network" and e.key in ("Bridge", "DHCP")
+            }
+    return {}

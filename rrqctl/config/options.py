@@ -1,0 +1,279 @@
+"""Every rrqnet_* option, once: its syntax, meaning and example, and how it sets a Cable.
+
+The interfaces parser, the hook environment, networkd's [X-RRQNet] keys, `rrqctl --help`
+and the man pages all read this table.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from rrqctl.engine.remotes import parse_ignore_list, parse_port, parse_remote
+from rrqctl.errors import Issue, Location, UsageError
+from rrqctl.model import DEFAULT_DHCP_ARGS
+from rrqctl.rrqnet import VERBOSE, parse_options
+
+Values = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class OptionSpec:
+    name: str  # as in /etc/network/interfaces
+    args: str
+    help: str
+    example: str
+    apply: Callable[[str, Values], None]  # raises ValueError saying what is wrong
+    networkd: str  # the key in a networkd [X-RRQNet] section
+    repeatable: bool = False
+    fields: tuple[str, ...] = field(default=())  # Cable fields it sets
+
+
+def _port(value: str, v: Values) -> None:
+    words = value.split()
+    notap = bool(words) and words[0] == "notap"
+    if notap:
+        words = words[1:]
+    if len(words) != 1:
+        raise ValueError("want [notap] PORT")
+    v["port"] = parse_port(words[0])
+    v["local"] = "none" if notap else "tap"
+
+
+def _remote(value: str, v: Values) -> None:
+    words = value.split()
+    ignore: tuple[bytes, ...] = ()
+    if len(words) == 3 and words[1] == "-i":
+        ignore = parse_ignore_list(words[2])
+    elif len(words) != 1:
+        raise ValueError(f"'{value}' is not one remote (want REMOTE [-i MAC[,MAC]*])")
+    v.setdefault("remotes", []).append(parse_remote(words[0], ignore))
+
+
+def _options(value: str, v: Values) -> None:
+    words = value.split()
+    try:
+        opts, used = parse_options(words)
+    except UsageError as e:
+        raise ValueError(str(e).splitlines()[0]) from None
+    if used < len(words):
+        raise ValueError(
+            f"'{words[used]}' is not an rrqnet option here"
+            " (want -tpg -4 -B n -T n -m mcast -S source)"
+        )
+    if "verbosity" in opts:
+        raise ValueError("set the log level with rrqnet_log, not -v")
+    if "tap" in opts:
+        raise ValueError("-t is implied: the tap is the stanza's interface")
+    v.update(opts)
+
+
+def _log(value: str, v: Values) -> None:
+    words = value.split()
+    if len(words) == 2 and words[0] in VERBOSE:
+        v["verbosity"] = VERBOSE[words[0]]
+        v["log"] = {"target": words[1]}
+    elif len(words) == 1 and not words[0].startswith("-"):
+        v["log"] = {"target": words[0]}
+    else:
+        raise ValueError("want [-v|-vv|-vvv] PATH|facility.priority")
+
+
+def _int(name: str, lo: int, hi: int) -> Callable[[str, Values], None]:
+    def apply(value: str, v: Values) -> None:
+        try:
+            n = int(value.strip())
+        except ValueError:
+            raise ValueError(f"'{value}' is not a whole number") from None
+        if not lo <= n <= hi:
+            raise ValueError(f"{n} is out of range {lo}..{hi}")
+        v[name] = n
+
+    return apply
+
+
+def _word(name: str) -> Callable[[str, Values], None]:
+    def apply(value: str, v: Values) -> None:
+        words = value.split()
+        if len(words) != 1:
+            raise ValueError(f"want one word, not '{value}'")
+        v[name] = words[0]
+
+    return apply
+
+
+def _dhcp(value: str, v: Values) -> None:
+    method, *args = value.split()
+    if method != "dhclient":
+        raise ValueError(f"DHCP method '{method}' is not known (the one method is dhclient)")
+    v["dhcp"] = {"method": method, "args": tuple(args) or DEFAULT_DHCP_ARGS}
+
+
+def _freshness(value: str, v: Values) -> None:
+    try:
+        v["freshness"] = float(value)
+    except ValueError:
+        raise ValueError(f"'{value}' is not a number of seconds") from None
+
+
+OPTIONS: tuple[OptionSpec, ...] = (
+    OptionSpec(
+        "rrqnet_port",
+        "[notap] PORT",
+        "Marks the stanza as an rrqnet cable and sets the UDP port its engine listens on. "
+        "With notap the engine has no tap and only switches among its remotes.",
+        "rrqnet_port 3636",
+        _port,
+        "Port",
+        fields=("port", "local"),
+    ),
+    OptionSpec(
+        "rrqnet_remote",
+        "REMOTE [-i MAC[,MAC]*]",
+        "A remote as in rrqnet(8): a.b.c.d[/n][:port][=keyfile], addr[/n][=keyfile] or "
+        "[addr[/n]]:port[=keyfile]. Repeat the line for more remotes.",
+        "rrqnet_remote 10.0.0.2:3636=/etc/rrqnet/keys/mynet0.key",
+        _remote,
+        "Remote",
+        repeatable=True,
+        fields=("remotes",),
+    ),
+    OptionSpec(
+        "rrqnet_options",
+        "[-tpg] [-4] [-B n] [-T n] [-m mcast] [-S source]",
+        "More rrqnet(8) options, in rrqnet's fixed order.",
+        "rrqnet_options -4 -B 10 -T 1",
+        _options,
+        "Options",
+        fields=("tpg", "ipv4_only", "buffers", "threads", "multicast", "source"),
+    ),
+    OptionSpec(
+        "rrqnet_log",
+        "[-v|-vv|-vvv] PATH|facility.priority",
+        "Log level and where the engine's log goes: appended to PATH, or to syslog at "
+        "facility.priority. Without it the engine's output is discarded.",
+        "rrqnet_log -v /var/log/mynet0.log",
+        _log,
+        "Log",
+        fields=("verbosity", "log"),
+    ),
+    OptionSpec(
+        "rrqnet_nice",
+        "N",
+        "Scheduling priority of the engine, -20..19 (see nice(1)).",
+        "rrqnet_nice -5",
+        _int("nice", -20, 19),
+        "Nice",
+        fields=("nice",),
+    ),
+    OptionSpec(
+        "rrqnet_bridge",
+        "BRIDGE",
+        "Make the tap a port of this (existing) bridge.",
+        "rrqnet_bridge br0",
+        _word("bridge"),
+        "Bridge",
+        fields=("bridge",),
+    ),
+    OptionSpec(
+        "rrqnet_dhcp",
+        "METHOD [ARGS]",
+        "Run a DHCP client on the tap. The method is dhclient; ARGS replace the "
+        "default -4 -cf /dev/null.",
+        "rrqnet_dhcp dhclient",
+        _dhcp,
+        "DHCP",
+        fields=("dhcp",),
+    ),
+    OptionSpec(
+        "rrqnet_mac",
+        "MAC",
+        "The tap's MAC address.",
+        "rrqnet_mac 02:00:00:00:36:36",
+        _word("mac"),
+        "MACAddress",
+        fields=("mac",),
+    ),
+    OptionSpec(
+        "rrqnet_mtu",
+        "N",
+        "The tap's MTU (68..65521).",
+        "rrqnet_mtu 1400",
+        _int("mtu", 68, 65521),
+        "MTUBytes",
+        fields=("mtu",),
+    ),
+    OptionSpec(
+        "rrqnet_freshness",
+        "SECONDS",
+        "Sealed channels: how far a peer's first session time may be from our clock "
+        "(default 600, 0 = off).",
+        "rrqnet_freshness 600",
+        _freshness,
+        "Freshness",
+        fields=("freshness",),
+    ),
+)
+BY_NAME = {o.name: o for o in OPTIONS}
+BY_NETWORKD = {o.networkd: o for o in OPTIONS}
+MARKER = "rrqnet_port"
+
+
+def normalize(name: str) -> str:
+    """ifupdown treats rrqnet-port and rrqnet_port alike (both become IF_RRQNET_PORT)."""
+    return name.replace("-", "_").lower()
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]}?" if close else ""
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One option as written somewhere: name, value, and where."""
+
+    name: str
+    value: str
+    loc: Location | None
+
+
+def cable_values(
+    settings: Iterable[Setting], label: Callable[[OptionSpec], str] = lambda o: o.name
+) -> tuple[Values, dict[str, Location], list[Issue]]:
+    """Apply settings (already known to be rrqnet options) to Cable values, collecting issues."""
+    values: Values = {}
+    origins: dict[str, Location] = {}
+    issues: list[Issue] = []
+    seen: dict[str, Location | None] = {}
+    for s in settings:
+        spec = BY_NAME[s.name]
+        if not spec.repeatable and s.name in seen:
+            first = seen[s.name]
+            issues.append(
+                Issue(
+                    s.loc, f"{label(spec)} given twice" + (f" (first at {first})" if first else "")
+                )
+            )
+            continue
+        seen[s.name] = s.loc
+        n_remotes = len(values.get("remotes", ()))
+        try:
+            spec.apply(s.value, values)
+        except ValueError as e:
+            issues.append(Issue(s.loc, f"{label(spec)}: {e}"))
+            continue
+        if s.loc is not None:
+            _record(origins, spec, s.loc, n_remotes)
+    return values, origins, issues
+
+
+def _record(origins: dict[str, Location], spec: OptionSpec, loc: Location, n_remotes: int) -> None:
+    if spec.fields == ("remotes",):
+        origins[f"remotes[{n_remotes}]"] = loc
+        origins.setdefault("remotes", loc)
+        return
+    for f in spec.fields:
+        origins[f] = loc

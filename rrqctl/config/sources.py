@@ -1,0 +1,336 @@
+"""All the places a cable can be declared, read into validated Cables.
+
+A file's syntax errors, a cable's option errors, clashes between cables and unusable key
+files are all collected (each FILE:LINE: message) before anything on the host changes.
+A cable whose declaration has errors is 'broken': asking for it raises them all.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from rrqctl.config import confd, eni, networkd
+from rrqctl.config.options import (
+    BY_NAME,
+    MARKER,
+    OptionSpec,
+    Setting,
+    cable_values,
+    did_you_mean,
+    normalize,
+)
+from rrqctl.errors import ConfigError, Issue, Location, NotRunningError
+from rrqctl.model import Cable, build_cable, check_cables
+
+DEFAULT_INTERFACES = "/etc/network/interfaces"
+DEFAULT_CONFD = "/etc/rrqnet/conf.d"
+Label = Callable[[OptionSpec], str]
+
+
+def _line(i: Issue) -> tuple[str, int]:
+    return (i.location.file, i.location.line) if i.location else ("", 0)
+
+
+@dataclass(frozen=True)
+class Sources:
+    interfaces: str = DEFAULT_INTERFACES
+    networkd_dirs: tuple[str, ...] = networkd.SEARCH_PATH
+    confd: str = DEFAULT_CONFD
+
+
+@dataclass
+class Config:
+    cables: dict[str, Cable] = field(default_factory=dict)
+    broken: dict[str, list[Issue]] = field(default_factory=dict)
+    warnings: list[Issue] = field(default_factory=list)
+    interfaces: eni.Interfaces | None = None
+    file_issues: list[Issue] = field(default_factory=list)  # interfaces(5) syntax errors
+    kinds: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def names(self) -> list[str]:
+        return sorted(set(self.cables) | set(self.broken))
+
+    @property
+    def errors(self) -> list[Issue]:
+        return self.file_issues + [i for issues in self.broken.values() for i in issues]
+
+    def issues_of(self, name: str) -> list[Issue]:
+        """What stops name: its own errors, and its file's if ifupdown cannot read that file."""
+        blocking = self.file_issues if self.kinds.get(name) == "interfaces" else []
+        return blocking + self.broken.get(name, [])
+
+    def get(self, name: str) -> Cable:
+        issues = self.issues_of(name)
+        if issues:
+            raise ConfigError(issues)
+        if name not in self.cables:
+            raise UnknownCableError(name, self.names)
+        return self.cables[name]
+
+
+class UnknownCableError(NotRunningError):
+    def __init__(self, name: str, known: list[str]) -> None:
+        hint = f" (known: {', '.join(known)})" if known else " (no cables are declared)"
+        super().__init__(f"{name} is not an rrqnet cable{hint}")
+
+
+def load(src: Sources) -> Config:
+    cfg = Config()
+    declared: dict[str, list[tuple[Cable | None, Location]]] = {}
+    for name, cable, issues, where in _all(src, cfg):
+        declared.setdefault(name, []).append((cable, where))
+        cfg.kinds.setdefault(name, cable.kind if cable is not None else _kind_of(where, src))
+        if issues:
+            cfg.broken.setdefault(name, []).extend(issues)
+        elif cable is not None:
+            cfg.cables[name] = cable
+    for name, places in declared.items():
+        if len(places) > 1:
+            first, second = places[0][1], places[1][1]
+            cfg.broken.setdefault(name, []).append(
+                Issue(second, f"{name} is declared twice: here and at {first}")
+            )
+            cfg.cables.pop(name, None)
+    for issue in check_cables(cfg.cables.values()):
+        for c in list(cfg.cables.values()):
+            if issue.location is not None and str(issue.location) == c.where("port"):
+                cfg.broken.setdefault(c.name, []).append(issue)
+                del cfg.cables[c.name]
+    for c in list(cfg.cables.values()):
+        errors, warnings = check_keyfiles(c)
+        cfg.warnings += warnings
+        if errors:
+            cfg.broken.setdefault(c.name, []).extend(errors)
+            del cfg.cables[c.name]
+    return cfg
+
+
+Found = tuple[str, Cable | None, list[Issue], Location]
+
+
+def _kind_of(where: Location, src: Sources) -> str:
+    if where.file.startswith(src.confd.rstrip("/") + "/"):
+        return "confd"
+    if where.file.endswith((".netdev", ".conf")) and "/" in where.file:
+        return "networkd"
+    return "interfaces"
+
+
+def _all(src: Sources, cfg: Config) -> Iterable[Found]:
+    if os.path.exists(src.interfaces):
+        cfg.interfaces = eni.read(src.interfaces)
+        cfg.file_issues = list(cfg.interfaces.issues)
+        yield from interfaces_cables(cfg.interfaces)
+    for nd in networkd.netdev_names(src.networkd_dirs):
+        found = networkd_cable(nd, src.networkd_dirs)
+        if found is not None:
+            yield found
+    if os.path.isdir(src.confd):
+        for f in sorted(os.listdir(src.confd)):
+            if f.endswith(".conf"):
+                yield confd_cable(os.path.join(src.confd, f))
+
+
+# ---- /etc/network/interfaces -------------------------------------------------------
+
+
+def interfaces_cables(ifs: eni.Interfaces) -> Iterable[Found]:
+    for name in ifs.names():
+        settings = [s for s in ifs.options(name) if normalize(s.name).startswith("rrqnet_")]
+        if not settings:
+            continue
+        where = ifs.stanzas(name)[0].loc
+        cable, issues = cable_from_settings(name, settings, where, "interfaces")
+        if cable is not None:
+            cable = cable.model_copy(update={"start": tuple(ifs.classes(name))})
+        yield name, cable, issues, where
+
+
+def cable_from_settings(
+    name: str,
+    settings: list[Setting],
+    where: Location | None,
+    kind: str,
+    *,
+    label: Label | None = None,
+    extra: dict[str, object] | None = None,
+) -> tuple[Cable | None, list[Issue]]:
+    """rrqnet_* settings (as written, any spelling) -> a Cable, or the issues why not."""
+    issues: list[Issue] = []
+    known: list[Setting] = []
+    for s in settings:
+        opt = normalize(s.name)
+        if opt in BY_NAME:
+            known.append(Setting(opt, s.value, s.loc))
+        else:
+            issues.append(Issue(s.loc, f"unknown option {s.name}" + did_you_mean(opt, BY_NAME)))
+    say = label or (lambda o: o.name)
+    if known and not any(s.name == MARKER for s in known):
+        first, marker = say(BY_NAME[known[0].name]), say(BY_NAME[MARKER])
+        issues.append(
+            Issue(
+                known[0].loc,
+                f"{first} without {marker}: add '{marker} PORT' to make {name} a cable",
+            )
+        )
+    values, origins, more = cable_values(known, say)
+    issues += more
+    if issues:
+        return None, sorted(issues, key=_line)
+    values.update({"name": name, "kind": kind, **(extra or {})})
+    if where is not None:
+        values["origin"] = str(where)
+        origins[""] = where
+    try:
+        return build_cable(values, origins), []
+    except ConfigError as e:
+        return None, e.issues
+
+
+# ---- systemd-networkd --------------------------------------------------------------
+
+
+def networkd_cable(file_name: str, dirs: tuple[str, ...]) -> Found | None:
+    nd = networkd.read_netdev(file_name, dirs)
+    if nd is None or not nd.rrqnet:
+        return None
+    name_e = nd.get("NetDev", "Name")
+    kind_e = nd.get("NetDev", "Kind")
+    where = name_e.loc if name_e else Location(nd.file)
+    name = name_e.value if name_e else file_name.removesuffix(".netdev")
+    issues = list(nd.issues)
+    if kind_e is None or kind_e.value != "tap":
+        issues.append(
+            Issue(
+                kind_e.loc if kind_e else where, f"[{networkd.SECTION}] needs Kind=tap in [NetDev]"
+            )
+        )
+    settings, more = networkd.settings(nd)
+    issues += more
+    extra: dict[str, object] = {"owner": "networkd"}
+    for key, field_name in (("MACAddress", "mac"), ("MTUBytes", "mtu")):
+        e = nd.get("NetDev", key)
+        if e is not None:
+            extra[field_name] = e.value
+    net = networkd.network_for(name, dirs)
+    if "Bridge" in net:
+        extra["bridge"] = net["Bridge"].value
+    if not settings and not issues:
+        issues.append(Issue(nd.rrqnet[0].loc, f"[{networkd.SECTION}] has no Port="))
+    cable = None
+    if not issues:
+        cable, issues = cable_from_settings(
+            name, settings, where, "networkd", label=_networkd_label, extra=extra
+        )
+    return name, cable, issues, where
+
+
+def _networkd_label(o: OptionSpec) -> str:
+    return f"{o.networkd}="
+
+
+# ---- rrqnet-cron conf.d --------------------------------------------------------------
+
+CONFD_VARS = {"PORT": "rrqnet_port", "MAC": "rrqnet_mac", "BR": "rrqnet_bridge"}
+
+
+def confd_cable(path: str) -> Found:
+    with open(path, encoding="utf-8", errors="surrogateescape") as f:
+        assignments, issues = confd.parse(f.read(), path)
+    base = os.path.basename(path).removesuffix(".conf")
+    where = Location(path)
+    by_name = {a.name: a for a in assignments}
+    tap = by_name.get("TAP")
+    name = tap.words[0] if tap and tap.words else base
+    settings: list[Setting] = []
+    extra: dict[str, object] = {}
+    for a in assignments:
+        if a.name in CONFD_VARS:
+            settings.append(Setting(CONFD_VARS[a.name], " ".join(a.words), a.loc))
+        elif a.name == "VPN":
+            settings += [Setting("rrqnet_remote", w, a.loc) for w in a.words]
+        elif a.name == "OPTIONS":
+            opts = [w for w in a.words if w not in ("-v", "-vv", "-vvv")]
+            if opts:
+                settings.append(Setting("rrqnet_options", " ".join(opts), a.loc))
+            verbose = [w for w in a.words if w not in opts]
+            if verbose:
+                extra["verbosity"] = len(verbose[-1]) - 1
+        elif a.name == "VERBOSE":
+            extra["verbosity"] = _verbosity(a.words[0] if a.words else "")
+        elif a.name == "IP":
+            extra["address"] = a.words[0] if a.words else None
+        elif a.name != "TAP":
+            issues.append(
+                Issue(
+                    a.loc,
+                    f"unknown variable {a.name} (rrqnet-cron reads "
+                    f"{' '.join(confd.KNOWN)})" + did_you_mean(a.name, confd.KNOWN),
+                    warning=True,
+                )
+            )
+    if "PORT" not in by_name and not issues:
+        issues.append(Issue(where, "PORT is not set"))
+    cable = None
+    errors = [i for i in issues if not i.warning]
+    if not errors:
+        cable, errors = cable_from_settings(
+            name, settings, where, "confd", label=_confd_label, extra=extra
+        )
+    return name, cable, errors, where
+
+
+def _confd_label(o: OptionSpec) -> str:
+    names = {v: k for k, v in CONFD_VARS.items()} | {
+        "rrqnet_remote": "VPN",
+        "rrqnet_options": "OPTIONS",
+    }
+    return names.get(o.name, o.name)
+
+
+def _verbosity(word: str) -> int:
+    if word in ("-v", "-vv", "-vvv"):
+        return len(word) - 1
+    return 1 if word.lower() in ("1", "yes", "true", "on") else 0
+
+
+# ---- key files ------------------------------------------------------------------------
+
+
+def check_keyfiles(cable: Cable) -> tuple[list[Issue], list[Issue]]:
+    """Key files exist, are regular files, and are not world-readable (group: a warning)."""
+    errors: list[Issue] = []
+    warnings: list[Issue] = []
+    for i, r in enumerate(cable.remotes):
+        if r.keyfile:
+            _check_key(r.keyfile, _loc(cable.where(f"remotes[{i}]")), errors, warnings)
+    if cable.multicast is not None and cable.multicast.keyfile:
+        _check_key(cable.multicast.keyfile, _loc(cable.where("multicast")), errors, warnings)
+    return errors, warnings
+
+
+def _loc(text: str | None) -> Location | None:
+    return Location.parse(text) if text else None
+
+
+def _check_key(path: str, loc: Location | None, errors: list[Issue], warnings: list[Issue]) -> None:
+    if not os.path.isabs(path):
+        errors.append(Issue(loc, f"key file {path} must be an absolute path"))
+        return
+    try:
+        st = os.stat(path)
+    except OSError as e:
+        errors.append(Issue(loc, f"key file {path}: {e.strerror}"))
+        return
+    if not stat.S_ISREG(st.st_mode):
+        errors.append(Issue(loc, f"key file {path} is not a regular file"))
+    elif st.st_mode & stat.S_IROTH:
+        errors.append(Issue(loc, f"key file {path} is readable by everyone (chmod o-r {path})"))
+    elif st.st_mode & stat.S_IRGRP:
+        warnings.append(Issue(loc, f"key file {path} is readable by its group", warning=True))
+    elif st.st_size < 32:
+        errors.append(Issue(loc, f"key file {path} is shorter than 32 bytes"))

@@ -1,0 +1,328 @@
+"""Carrying out a plan on this host: observe, act, record what was made, roll back on failure.
+
+Every change is said as "[#] command" as it happens. The record (RUN/NAME.json) is written
+after each step, so `down` (or `check`) knows what `up` made even after a crash.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import select
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
+
+from rrqctl.errors import ActionError, BusyError
+from rrqctl.plan import Action, Observed, Record, Step, dhclient_argv, plan_down, plan_up
+from rrqctl.system import netlink, proc
+from rrqctl.system.paths import Paths
+
+if TYPE_CHECKING:
+    from rrqctl.model import Cable
+
+READY_TIMEOUT = 15.0
+Say = Callable[[str], None]
+
+
+def observe(cable: Cable, paths: Paths) -> Observed:
+    tap = netlink.get_link(cable.name) if cable.local == "tap" else None
+    master = netlink.link_name(tap.master) if tap is not None and tap.master else None
+    bridge_ok = True
+    if cable.bridge:
+        br = netlink.get_link(cable.bridge)
+        bridge_ok = br is not None and br.kind == "bridge"
+    return Observed(
+        tap_exists=tap is not None,
+        tap_is_tap=tap is None or tap.kind == "tun",
+        tap_up=bool(tap and tap.up),
+        tap_mac=tap.mac if tap else "",
+        tap_mtu=tap.mtu if tap else 0,
+        tap_master=master,
+        tap_addresses=tuple(netlink.addresses(cable.name)) if tap else (),
+        bridge_exists=bridge_ok,
+        engine_pid=proc.read_pidfile(paths.pidfile(cable.name)),
+        dhclient_pid=proc.read_pidfile(paths.dhclient_pid(cable.name)),
+    )
+
+
+# ---- the record -------------------------------------------------------------------------
+
+
+def load_record(paths: Paths, name: str) -> tuple[dict[str, Any] | None, Record]:
+    """(the cable as up saw it, what up made); (None, empty) when there is no record."""
+    try:
+        with open(paths.state(name)) as f:
+            data = json.load(f)
+    except (OSError, ValueError):
+        return None, Record()
+    return data.get("cable"), Record(**data.get("record", {}))
+
+
+def save_record(paths: Paths, cable: Cable, record: Record) -> None:
+    os.makedirs(paths.run_dir, mode=0o755, exist_ok=True)
+    tmp = paths.state(cable.name) + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump({"cable": cable.model_dump(mode="json"), "record": asdict(record)}, f, indent=1)
+    os.replace(tmp, paths.state(cable.name))
+
+
+@contextlib.contextmanager
+def cable_lock(paths: Paths, name: str, wait: float = 30.0) -> Iterator[None]:
+    """One rrqctl at a time changes cables (up, down, hooks); RUN/.lock stays, like ifupdown's."""
+    os.makedirs(paths.run_dir, mode=0o755, exist_ok=True)
+    fd = os.open(paths.changes_lock(), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise BusyError(f"{name}: another rrqctl is changing this cable") from None
+                time.sleep(0.05)
+        yield
+    finally:
+        os.close(fd)
+
+
+# ---- up ---------------------------------------------------------------------------------
+
+
+def engine_command(cable: Cable, paths: Paths, ready_fd: int | str = "FD") -> list[str]:
+    """The detached engine as a person would type it (argv[0] 'rrqctl')."""
+    return [
+        "rrqctl",
+        "run",
+        cable.name,
+        "--attach",
+        "--cable-file",
+        paths.state(cable.name),
+        "--run-dir",
+        paths.run_dir,
+        "--ready-fd",
+        str(ready_fd),
+    ]
+
+
+class Up:
+    """Bring one cable up, saying each step; on failure undo the steps done, in reverse."""
+
+    def __init__(self, cable: Cable, paths: Paths, say: Say = print) -> None:
+        self.cable, self.paths, self.say = cable, paths, say
+        _, self.record = load_record(paths, cable.name)
+
+    def run(self, steps: Sequence[Step] = tuple(Step)) -> list[Action]:
+        seen = observe(self.cable, self.paths)
+        actions = plan_up(self.cable, seen, engine_command(self.cable, self.paths), steps)
+        done: list[Action] = []
+        save_record(self.paths, self.cable, self.record)
+        try:
+            for a in actions:
+                self.say(f"[#] {self._text(a)}")
+                self._do(a)
+                done.append(a)
+                if a.step.value not in self.record.made:
+                    self.record.made.append(a.step.value)
+                save_record(self.paths, self.cable, self.record)
+        except BaseException:
+            self._rollback(done)
+            raise
+        return actions
+
+    def _text(self, a: Action) -> str:
+        if a.step is Step.NICE:
+            return a.text.replace("ENGINE_PID", str(self.record.engine_pid))
+        if a.step is Step.DHCP:
+            return " ".join(self._dhclient())
+        return a.text
+
+    def _dhclient(self, **kw: bool) -> list[str]:
+        p = self.paths
+        return dhclient_argv(
+            self.cable, p.dhclient_pid(self.cable.name), p.dhclient_leases(self.cable.name), **kw
+        )
+
+    def _do(self, a: Action) -> None:
+        name, c = self.cable.name, self.cable
+        if a.step is Step.TAP:
+            netlink.create_tap(name)
+        elif a.step is Step.MAC:
+            netlink.set_mac(name, str(c.mac))
+        elif a.step is Step.MTU:
+            netlink.set_mtu(name, int(c.mtu or 0))
+        elif a.step is Step.LINK_UP:
+            netlink.set_up(name)
+        elif a.step is Step.ADDRESS:
+            netlink.add_address(name, str(c.address))
+        elif a.step is Step.BRIDGE:
+            netlink.set_master(name, str(c.bridge))
+        elif a.step is Step.ENGINE:
+            self.record.engine_pid = start_engine(c, self.paths)
+        elif a.step is Step.NICE:
+            self._renice()
+        elif a.step is Step.DHCP:
+            proc.run(self._dhclient())
+            self.record.dhclient_pid = proc.read_pidfile(self.paths.dhclient_pid(name))
+
+    def _renice(self) -> None:
+        pid = self.record.engine_pid
+        assert pid is not None and self.cable.nice is not None
+        os.setpriority(os.PRIO_PROCESS, pid, self.cable.nice)
+        self.record.nice = self.cable.nice
+
+    def _rollback(self, done: list[Action]) -> None:
+        for a in reversed(done):
+            if a.undo:
+                self.say(f"[#] {a.undo}   (undoing)")
+                with contextlib.suppress(ActionError, OSError):
+                    undo(a.step, self.cable, self.paths, self.record)
+            with contextlib.suppress(ValueError):
+                self.record.made.remove(a.step.value)
+        if self.record.made:
+            save_record(self.paths, self.cable, self.record)
+        else:
+            clear(self.paths, self.cable.name)
+
+
+def start_engine(cable: Cable, paths: Paths) -> int:
+    """Start `rrqctl run NAME --attach` detached; return its pid once it says it is ready."""
+    r, w = os.pipe()
+    os.set_inheritable(w, True)
+    out = _log_fd(cable)
+    try:
+        pid = os.posix_spawn(
+            sys.executable,
+            [sys.executable, "-m", *engine_command(cable, paths, w)],
+            os.environ,
+            file_actions=[
+                (os.POSIX_SPAWN_DUP2, out, 1),
+                (os.POSIX_SPAWN_DUP2, out, 2),
+                (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+            ],
+            setsid=True,
+        )
+    finally:
+        os.close(w)
+        os.close(out)
+    try:
+        wait_ready(r, pid, cable.name)
+    finally:
+        os.close(r)
+    return pid
+
+
+def _log_fd(cable: Cable) -> int:
+    """The engine's stdout/stderr: the rrqnet_log file (appended), else /dev/null."""
+    if cable.log is not None and cable.log.syslog is None:
+        try:
+            return os.open(
+                cable.log.target, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640
+            )
+        except OSError as e:
+            raise ActionError(f"cannot open log file {cable.log.target}: {e.strerror}") from None
+    return os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
+
+
+def wait_ready(fd: int, pid: int, name: str, timeout: float = READY_TIMEOUT) -> None:
+    """Read the engine's readiness pipe: 'READY', or 'FAIL reason', or it died."""
+    buf = b""
+    deadline = time.monotonic() + timeout
+    while b"\n" not in buf:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            proc.terminate(pid)
+            raise ActionError(f"the engine for {name} did not become ready in {timeout:.0f}s")
+        if select.select([fd], [], [], left)[0]:
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                break
+            buf += chunk
+    line = buf.decode(errors="replace").strip()
+    if line == "READY":
+        return
+    proc.terminate(pid, timeout=2)
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, 0)
+    reason = line.removeprefix("FAIL ") if line else "it exited without a word"
+    raise ActionError(f"the engine for {name} did not start: {reason}")
+
+
+# ---- down -------------------------------------------------------------------------------
+
+
+def undo(step: Step, cable: Cable, paths: Paths, record: Record) -> None:
+    name = cable.name
+    if step is Step.TAP:
+        netlink.delete_link(name)
+    elif step is Step.LINK_UP:
+        netlink.set_down(name)
+    elif step is Step.ADDRESS:
+        netlink.del_address(name, str(cable.address))
+    elif step is Step.BRIDGE:
+        netlink.set_nomaster(name)
+    elif step is Step.ENGINE:
+        stop_engine(paths, name, record.engine_pid)
+    elif step is Step.DHCP:
+        stop_dhclient(cable, paths)
+
+
+def stop_engine(paths: Paths, name: str, pid: int | None) -> None:
+    pid = proc.read_pidfile(paths.pidfile(name)) or pid
+    if pid is not None and proc.alive(pid):
+        proc.terminate(pid, timeout=10)
+    for f in (paths.pidfile(name), paths.control(name)):
+        proc.remove_file(f)
+
+
+def stop_dhclient(cable: Cable, paths: Paths) -> None:
+    """Release the lease and stop dhclient (dhclient -r), then make sure it is gone."""
+    name = cable.name
+    pid = proc.read_pidfile(paths.dhclient_pid(name))
+    if cable.dhcp is not None and pid is not None:
+        argv = dhclient_argv(
+            cable, paths.dhclient_pid(name), paths.dhclient_leases(name), release=True
+        )
+        proc.run(argv, check=False, timeout=20)
+    if pid is not None and proc.alive(pid):
+        proc.terminate(pid)
+    for f in (paths.dhclient_pid(name), paths.dhclient_leases(name)):
+        proc.remove_file(f)
+
+
+def down(
+    cable: Cable, paths: Paths, say: Say = print, steps: Sequence[Step] = tuple(Step)
+) -> list[Action]:
+    """Undo what up made for cable (by its record); a tap that existed before stays."""
+    _, record = load_record(paths, cable.name)
+    seen = observe(cable, paths)
+    actions = plan_down(cable, record, seen, steps)
+    for a in actions:
+        say(f"[#] {a.text}")
+        undo(a.step, cable, paths, record)
+        with contextlib.suppress(ValueError):
+            record.made.remove(a.step.value)
+    for s in steps:
+        with contextlib.suppress(ValueError):
+            record.made.remove(s.value)
+    if set(steps) >= {Step.ENGINE, Step.TAP} or not record.made:
+        clear(paths, cable.name)
+    else:
+        save_record(paths, cable, record)
+    return actions
+
+
+def clear(paths: Paths, name: str) -> None:
+    for f in (
+        paths.state(name),
+        paths.pidfile(name),
+        paths.control(name),
+        paths.dhclient_pid(name),
+        paths.dhclient_leases(name),
+    ):
+        proc.remove_file(f)
