@@ -118,7 +118,7 @@ class LogSpec(BaseModel):
     @classmethod
     def _target(cls, v: str) -> str:
         fac, dot, pri = v.partition(".")
-        if "/" not in v and dot:
+        if "/" not in v and dot and (fac in SYSLOG_FACILITIES or pri in SYSLOG_PRIORITIES):
             if fac not in SYSLOG_FACILITIES:
                 raise ValueError(f"'{fac}' is not a syslog facility (daemon, user, local0-7, ...)")
             if pri not in SYSLOG_PRIORITIES:

@@ -120,7 +120,8 @@ def _cable_rows(c: Any) -> list[list[str]]:
         if v is not None
     ]
     if flags:
-        add("options", " ".join(flags), "buffers")
+        option_fields = ("tpg", "ipv4_only", "buffers", "threads", "source")
+        add("options", " ".join(flags), next((f for f in option_fields if f in c.origins), ""))
     if c.log is not None:
         add("log", f"{'-' + 'v' * c.verbosity + ' ' if c.verbosity else ''}{c.log.target}", "log")
     for what, value in (

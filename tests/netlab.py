@@ -227,6 +227,50 @@ class Lab:
             eng.wait_ready()
         return eng
 
+    def rrqctl_args(self, ns: str) -> list[str]:
+        """Private configuration places for host ns (nothing of the real host's)."""
+        d = self.dir / ns
+        return [
+            "--interfaces",
+            str(d / "interfaces"),
+            "--run-dir",
+            str(d / "run"),
+            "--confd",
+            str(d / "conf.d"),
+            "--networkd-dir",
+            str(d / "network"),
+        ]
+
+    def write_interfaces(self, ns: str, text: str) -> Path:
+        d = self.dir / ns
+        d.mkdir(exist_ok=True)
+        (d / "interfaces").write_text(text)
+        return d / "interfaces"
+
+    def rrqctl(self, ns: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """Run `rrqctl ARGS` in ns against ns's private configuration."""
+        r = subprocess.run(
+            ["ip", "netns", "exec", ns, str(BIN / "rrqctl"), *args, *self.rrqctl_args(ns)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        if check and r.returncode != 0:
+            raise AssertionError(
+                f"rrqctl {' '.join(args)} exited {r.returncode}:\n{r.stdout}{r.stderr}"
+            )
+        return r
+
+    def run_dir(self, ns: str) -> Path:
+        return self.dir / ns / "run"
+
+    def links(self, ns: str) -> str:
+        return self.ip(ns, "-br", "link")
+
+    def pids(self, ns: str) -> list[int]:
+        r = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True)
+        return [int(p) for p in r.stdout.split()]
+
     def ping(self, ns: str, addr: str, count: int = 3, timeout: float = 10.0) -> bool:
         """True when every echo got a reply (retrying until timeout: ARP/ND must settle)."""
         deadline = time.monotonic() + timeout
@@ -249,6 +293,32 @@ class Lab:
         )
         sh(["ip", "netns", "exec", ns, sys.executable, "-c", code, frame.hex()])
 
+    def dnsmasq(self, ns: str, ifname: str, first: str, last: str) -> tuple[Proc, Path, Path]:
+        """A DHCP server on ifname in ns (foreground, our child). Returns (proc, log, leases)."""
+        log, leases = self.dir / f"dnsmasq-{ifname}.log", self.dir / f"dnsmasq-{ifname}.leases"
+        p = self.spawn(
+            ns,
+            [
+                "dnsmasq",
+                "--keep-in-foreground",
+                "--conf-file=/dev/null",
+                "--port=0",
+                f"--interface={ifname}",
+                "--bind-interfaces",
+                "--except-interface=lo",
+                "--no-ping",
+                f"--dhcp-range={first},{last},255.255.255.0,1h",
+                "--dhcp-authoritative",
+                f"--dhcp-leasefile={leases}",
+                f"--pid-file={self.dir}/dnsmasq-{ifname}.pid",
+                "--log-dhcp",
+                f"--log-facility={log}",
+            ],
+            f"dnsmasq-{ifname}",
+        )
+        wait_for(lambda: log.exists() and "started" in log.read_text(), 5, "dnsmasq to start", p)
+        return p, log, leases
+
     def keyfile(self, name: str = "key", size: int = 64) -> str:
         path = self.dir / name
         path.write_bytes(os.urandom(size))
@@ -260,6 +330,11 @@ class Lab:
     def close(self) -> None:
         for p in reversed(self.procs):
             p.stop()
+        for ns in self.hosts:  # daemons that detached themselves (engines of `up`, dhclient)
+            r = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True)
+            for pid in r.stdout.split():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(int(pid), signal.SIGKILL)
         for ns in reversed(self.hosts):
             subprocess.run(["ip", "netns", "del", ns], capture_output=True)
         shutil.rmtree(self.dir, ignore_errors=True)

@@ -32,6 +32,11 @@ class Assignment:
     words: tuple[str, ...]
     array: bool
     loc: Location
+    lines: tuple[int, ...] = ()  # the line of each word (arrays span lines)
+
+    def word_locs(self) -> list[tuple[str, Location]]:
+        lines = self.lines or (self.loc.line,) * len(self.words)
+        return [(w, Location(self.loc.file, n)) for w, n in zip(self.words, lines, strict=True)]
 
 
 class _Lexer:
@@ -131,6 +136,7 @@ def _assignment(lx: _Lexer, path: str) -> Assignment:
     if lx.peek() == "(":
         lx.pos += 1
         words = []
+        lines = []
         while True:
             lx.skip_blanks(newlines=True)
             if lx.peek() == ")":
@@ -138,12 +144,14 @@ def _assignment(lx: _Lexer, path: str) -> Assignment:
                 break
             if not lx.peek():
                 raise ShellSyntax(f"{name}=( is never closed with )")
+            lines.append(lx.line)
             words.append(lx.word(stop=")"))
         array = True
     else:
         words = [lx.word()]
+        lines = [loc.line]
         array = False
     lx.skip_blanks(newlines=False)
     if lx.peek() not in ("", "\n"):
         raise ShellSyntax(f"more after {name}=...: one assignment per line")
-    return Assignment(name, tuple(words), array, loc)
+    return Assignment(name, tuple(words), array, loc, tuple(lines))

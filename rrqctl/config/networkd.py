@@ -57,10 +57,11 @@ class Entry:
     loc: Location
 
 
-def parse_ini(text: str, path: str) -> tuple[list[Entry], list[Issue]]:
+def parse_ini(text: str, path: str) -> tuple[list[Entry], list[Issue], set[str]]:
     """systemd.syntax(7): [Section] headers, Key=Value, # and ; comments, \\ continuations."""
     entries: list[Entry] = []
     issues: list[Issue] = []
+    sections: set[str] = set()
     section = ""
     pending = ""
     start = 0
@@ -79,6 +80,7 @@ def parse_ini(text: str, path: str) -> tuple[list[Entry], list[Issue]]:
             if not line.endswith("]") or len(line) < 3:
                 issues.append(Issue(loc, f"bad section header '{line}'"))
             section = line[1:-1]
+            sections.add(section)
         elif "=" not in line:
             issues.append(Issue(loc, f"'{line}' is not Key=Value"))
         elif not section:
@@ -86,7 +88,7 @@ def parse_ini(text: str, path: str) -> tuple[list[Entry], list[Issue]]:
         else:
             key, _, value = line.partition("=")
             entries.append(Entry(section, key.strip(), value.strip(), loc))
-    return entries, issues
+    return entries, issues, sections
 
 
 def _masked(path: str) -> bool:
@@ -131,6 +133,11 @@ class Netdev:
     file: str
     entries: list[Entry] = field(default_factory=list)
     issues: list[Issue] = field(default_factory=list)
+    sections: set[str] = field(default_factory=set)
+
+    @property
+    def is_cable(self) -> bool:
+        return SECTION in self.sections or any(SECTION in i.message for i in self.issues)
 
     def get(self, section: str, key: str) -> Entry | None:
         found = [e for e in self.entries if e.section == section and e.key == key]
@@ -153,9 +160,10 @@ def read_netdev(name: str, dirs: tuple[str, ...]) -> Netdev | None:
         except OSError as e:
             nd.issues.append(Issue(Location(f), f"cannot read: {e.strerror}"))
             continue
-        entries, issues = parse_ini(text, f)
+        entries, issues, sections = parse_ini(text, f)
         nd.entries += entries
         nd.issues += issues
+        nd.sections |= sections
     return nd
 
 
@@ -213,7 +221,7 @@ def network_for(ifname: str, dirs: tuple[str, ...]) -> dict[str, Entry]:
         if path is None:
             continue
         with open(path, encoding="utf-8", errors="surrogateescape") as fh:
-            entries, _ = parse_ini(fh.read(), path)
+            entries, _, _ = parse_ini(fh.read(), path)
         globs = " ".join(
             e.value for e in entries if e.section == "Match" and e.key == "Name"
         ).split()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from rrqctl.engine.remotes import parse_ignore_list, parse_port, parse_remote
@@ -28,7 +28,6 @@ class OptionSpec:
     apply: Callable[[str, Values], None]  # raises ValueError saying what is wrong
     networkd: str  # the key in a networkd [X-RRQNet] section
     repeatable: bool = False
-    fields: tuple[str, ...] = field(default=())  # Cable fields it sets
 
 
 def _port(value: str, v: Values) -> None:
@@ -127,7 +126,6 @@ OPTIONS: tuple[OptionSpec, ...] = (
         "rrqnet_port 3636",
         _port,
         "Port",
-        fields=("port", "local"),
     ),
     OptionSpec(
         "rrqnet_remote",
@@ -138,7 +136,6 @@ OPTIONS: tuple[OptionSpec, ...] = (
         _remote,
         "Remote",
         repeatable=True,
-        fields=("remotes",),
     ),
     OptionSpec(
         "rrqnet_options",
@@ -147,7 +144,6 @@ OPTIONS: tuple[OptionSpec, ...] = (
         "rrqnet_options -4 -B 10 -T 1",
         _options,
         "Options",
-        fields=("tpg", "ipv4_only", "buffers", "threads", "multicast", "source"),
     ),
     OptionSpec(
         "rrqnet_log",
@@ -157,7 +153,6 @@ OPTIONS: tuple[OptionSpec, ...] = (
         "rrqnet_log -v /var/log/mynet0.log",
         _log,
         "Log",
-        fields=("verbosity", "log"),
     ),
     OptionSpec(
         "rrqnet_nice",
@@ -166,7 +161,6 @@ OPTIONS: tuple[OptionSpec, ...] = (
         "rrqnet_nice -5",
         _int("nice", -20, 19),
         "Nice",
-        fields=("nice",),
     ),
     OptionSpec(
         "rrqnet_bridge",
@@ -175,7 +169,6 @@ OPTIONS: tuple[OptionSpec, ...] = (
         "rrqnet_bridge br0",
         _word("bridge"),
         "Bridge",
-        fields=("bridge",),
     ),
     OptionSpec(
         "rrqnet_dhcp",
@@ -185,7 +178,6 @@ OPTIONS: tuple[OptionSpec, ...] = (
         "rrqnet_dhcp dhclient",
         _dhcp,
         "DHCP",
-        fields=("dhcp",),
     ),
     OptionSpec(
         "rrqnet_mac",
@@ -194,7 +186,6 @@ OPTIONS: tuple[OptionSpec, ...] = (
         "rrqnet_mac 02:00:00:00:36:36",
         _word("mac"),
         "MACAddress",
-        fields=("mac",),
     ),
     OptionSpec(
         "rrqnet_mtu",
@@ -203,7 +194,6 @@ OPTIONS: tuple[OptionSpec, ...] = (
         "rrqnet_mtu 1400",
         _int("mtu", 68, 65521),
         "MTUBytes",
-        fields=("mtu",),
     ),
     OptionSpec(
         "rrqnet_freshness",
@@ -213,7 +203,6 @@ OPTIONS: tuple[OptionSpec, ...] = (
         "rrqnet_freshness 600",
         _freshness,
         "Freshness",
-        fields=("freshness",),
     ),
 )
 BY_NAME = {o.name: o for o in OPTIONS}
@@ -259,21 +248,25 @@ def cable_values(
             )
             continue
         seen[s.name] = s.loc
-        n_remotes = len(values.get("remotes", ()))
+        before = {k: (list(v) if isinstance(v, list) else v) for k, v in values.items()}
         try:
             spec.apply(s.value, values)
         except ValueError as e:
+            values.clear()
+            values.update(before)
             issues.append(Issue(s.loc, f"{label(spec)}: {e}"))
             continue
         if s.loc is not None:
-            _record(origins, spec, s.loc, n_remotes)
+            _record(origins, before, values, s.loc)
     return values, origins, issues
 
 
-def _record(origins: dict[str, Location], spec: OptionSpec, loc: Location, n_remotes: int) -> None:
-    if spec.fields == ("remotes",):
-        origins[f"remotes[{n_remotes}]"] = loc
-        origins.setdefault("remotes", loc)
-        return
-    for f in spec.fields:
-        origins[f] = loc
+def _record(origins: dict[str, Location], before: Values, after: Values, loc: Location) -> None:
+    """Note loc as the origin of every field this setting set (list items by index)."""
+    for key, value in after.items():
+        if isinstance(value, list):
+            for i in range(len(before.get(key, ())), len(value)):
+                origins[f"{key}[{i}]"] = loc
+            origins.setdefault(key, loc)
+        elif key not in before or before[key] != value:
+            origins[key] = loc

@@ -81,7 +81,9 @@ class UnknownCableError(NotRunningError):
 def load(src: Sources) -> Config:
     cfg = Config()
     declared: dict[str, list[tuple[Cable | None, Location]]] = {}
-    for name, cable, issues, where in _all(src, cfg):
+    for name, cable, found, where in _all(src, cfg):
+        cfg.warnings += [i for i in found if i.warning]
+        issues = [i for i in found if not i.warning]
         declared.setdefault(name, []).append((cable, where))
         cfg.kinds.setdefault(name, cable.kind if cable is not None else _kind_of(where, src))
         if issues:
@@ -139,10 +141,13 @@ def _all(src: Sources, cfg: Config) -> Iterable[Found]:
 
 
 def interfaces_cables(ifs: eni.Interfaces) -> Iterable[Found]:
+    templates = {i.inherits for i in ifs.ifaces if i.inherits}
     for name in ifs.names():
         settings = [s for s in ifs.options(name) if normalize(s.name).startswith("rrqnet_")]
         if not settings:
             continue
+        if name in templates and not any(normalize(s.name) == MARKER for s in settings):
+            continue  # a template: its options count where it is inherited
         where = ifs.stanzas(name)[0].loc
         cable, issues = cable_from_settings(name, settings, where, "interfaces")
         if cable is not None:
@@ -196,13 +201,15 @@ def cable_from_settings(
 
 def networkd_cable(file_name: str, dirs: tuple[str, ...]) -> Found | None:
     nd = networkd.read_netdev(file_name, dirs)
-    if nd is None or not nd.rrqnet:
+    if nd is None or not nd.is_cable:
         return None
     name_e = nd.get("NetDev", "Name")
     kind_e = nd.get("NetDev", "Kind")
     where = name_e.loc if name_e else Location(nd.file)
     name = name_e.value if name_e else file_name.removesuffix(".netdev")
-    issues = list(nd.issues)
+    if nd.issues:  # a file networkd cannot read says only that
+        return name, None, list(nd.issues), where
+    issues: list[Issue] = []
     if kind_e is None or kind_e.value != "tap":
         issues.append(
             Issue(
@@ -220,7 +227,8 @@ def networkd_cable(file_name: str, dirs: tuple[str, ...]) -> Found | None:
     if "Bridge" in net:
         extra["bridge"] = net["Bridge"].value
     if not settings and not issues:
-        issues.append(Issue(nd.rrqnet[0].loc, f"[{networkd.SECTION}] has no Port="))
+        at = nd.rrqnet[0].loc if nd.rrqnet else Location(nd.file)
+        issues.append(Issue(at, f"[{networkd.SECTION}] has no Port="))
     cable = None
     if not issues:
         cable, issues = cable_from_settings(
@@ -252,7 +260,7 @@ def confd_cable(path: str) -> Found:
         if a.name in CONFD_VARS:
             settings.append(Setting(CONFD_VARS[a.name], " ".join(a.words), a.loc))
         elif a.name == "VPN":
-            settings += [Setting("rrqnet_remote", w, a.loc) for w in a.words]
+            settings += [Setting("rrqnet_remote", w, loc) for w, loc in a.word_locs()]
         elif a.name == "OPTIONS":
             opts = [w for w in a.words if w not in ("-v", "-vv", "-vvv")]
             if opts:
@@ -276,12 +284,13 @@ def confd_cable(path: str) -> Found:
     if "PORT" not in by_name and not issues:
         issues.append(Issue(where, "PORT is not set"))
     cable = None
+    warnings = [i for i in issues if i.warning]
     errors = [i for i in issues if not i.warning]
     if not errors:
         cable, errors = cable_from_settings(
             name, settings, where, "confd", label=_confd_label, extra=extra
         )
-    return name, cable, errors, where
+    return name, cable, errors + warnings, where
 
 
 def _confd_label(o: OptionSpec) -> str:

@@ -1,0 +1,176 @@
+"""`rrqctl plan|up|down` on a real host (a namespace): what they make and what they leave."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.netlab import Lab, wait_for
+
+SCRIPT = Path(__file__).parents[1] / "data" / "dhclient-script"
+
+
+def peer(lab: Lab, quiet: bool = False) -> tuple[str, str]:
+    """Host a (for rrqctl) and host b with a plain engine on tap0 (10.88.0.2)."""
+    a, b = lab.host("a"), lab.host("b")
+    lab.link(a, b, ["10.77.0.1/24"], ["10.77.0.2/24"], a_if="ua", b_if="ub")
+    lab.tap(b, "tap0", ["10.88.0.2/24"], quiet=quiet)
+    return a, b
+
+
+def stanza(*options: str, name: str = "mynet0", head: str = "") -> str:
+    body = "".join(f"    {o}\n" for o in options)
+    return f"{head}iface {name} inet static\n    address 10.88.0.1/24\n{body}"
+
+
+def leftovers(lab: Lab, ns: str) -> dict[str, object]:
+    run = lab.run_dir(ns)
+    files = sorted(p.name for p in run.iterdir() if p.name != ".lock") if run.exists() else []
+    return {"mynet0": "mynet0" in lab.links(ns), "pids": lab.pids(ns), "files": files}
+
+
+def test_up_pings_and_down_leaves_nothing(netlab: Lab) -> None:
+    a, b = peer(netlab)
+    key = netlab.keyfile()
+    netlab.rrqnet(b, f"-t tap0 3636 10.77.0.1:3636={key}", "b")
+    netlab.write_interfaces(a, stanza("rrqnet_port 3636", f"rrqnet_remote 10.77.0.2:3636={key}"))
+    plan = netlab.rrqctl(a, "plan", "mynet0").stdout
+    assert plan.splitlines()[0] == "[#] ip tuntap add dev mynet0 mode tap"
+    assert "mynet0" not in netlab.links(a)  # plan changed nothing
+    out = netlab.rrqctl(a, "up", "mynet0").stdout
+    assert out.startswith("[#] ip tuntap add dev mynet0 mode tap\n[#] ip link set dev mynet0 up\n")
+    assert out.endswith("mynet0 is up\n")
+    netlab.ip(a, "addr", "add", "10.88.0.1/24", "dev", "mynet0")
+    assert netlab.ping(a, "10.88.0.2")
+    detail = netlab.ip(a, "-d", "link", "show", "mynet0")
+    assert "tun type tap pi off" in detail  # persistent, no packet information
+    st = netlab.rrqctl(a, "status", "mynet0").stdout
+    assert re.search(r"10\.77\.0\.2:3636\s+uplink\s+up\s+yes", st), st
+    assert sorted(leftovers(netlab, a)["files"]) == ["mynet0.json", "mynet0.pid", "mynet0.sock"]  # type: ignore[arg-type]
+    down = netlab.rrqctl(a, "down", "mynet0").stdout
+    assert down.splitlines()[-1] == "mynet0 is down"
+    assert leftovers(netlab, a) == {"mynet0": False, "pids": [], "files": []}
+
+
+def test_up_twice_and_down_twice_change_nothing(netlab: Lab) -> None:
+    a, _ = peer(netlab)
+    netlab.write_interfaces(a, stanza("rrqnet_port 3636", "rrqnet_remote 10.77.0.2:3636"))
+    netlab.rrqctl(a, "up", "mynet0")
+    pid = int((netlab.run_dir(a) / "mynet0.pid").read_text())
+    index = netlab.ip(a, "link", "show", "mynet0").split(":")[0]
+    again = netlab.rrqctl(a, "up", "mynet0")
+    assert again.stdout == "mynet0 is up: nothing to do\n"
+    assert int((netlab.run_dir(a) / "mynet0.pid").read_text()) == pid
+    assert netlab.ip(a, "link", "show", "mynet0").split(":")[0] == index
+    assert netlab.rrqctl(a, "plan", "mynet0").stdout == "mynet0 is up: nothing to do\n"
+    netlab.rrqctl(a, "down", "mynet0")
+    assert netlab.rrqctl(a, "down", "mynet0").stdout == "mynet0 is down: nothing to do\n"
+
+
+def test_a_tap_that_existed_before_is_left_in_place(netlab: Lab) -> None:
+    a, _ = peer(netlab)
+    netlab.tap(a, "mynet0")
+    netlab.write_interfaces(a, stanza("rrqnet_port 3636", "rrqnet_remote 10.77.0.2:3636"))
+    out = netlab.rrqctl(a, "up", "mynet0").stdout
+    assert "ip tuntap add" not in out
+    netlab.rrqctl(a, "down", "mynet0")
+    assert "mynet0" in netlab.links(a)
+    assert netlab.pids(a) == []
+
+
+def test_missing_key_file_fails_before_anything_is_made(netlab: Lab) -> None:
+    a, _ = peer(netlab)
+    path = netlab.write_interfaces(
+        a, stanza("rrqnet_port 3636", "rrqnet_remote 10.77.0.2:3636=/nonexistent/k")
+    )
+    r = netlab.rrqctl(a, "up", "mynet0", check=False)
+    assert r.returncode == 3
+    assert r.stderr == f"rrqctl: {path}:4: key file /nonexistent/k: No such file or directory\n"
+    assert r.stdout == ""
+    assert leftovers(netlab, a) == {"mynet0": False, "pids": [], "files": []}
+
+
+def test_failure_after_the_tap_was_made_rolls_back(netlab: Lab) -> None:
+    """The UDP port is taken: the engine cannot start after the tap exists; up undoes it."""
+    a, _ = peer(netlab)
+    netlab.write_interfaces(a, stanza("rrqnet_port 3636", "rrqnet_remote 10.77.0.2:3636"))
+    code = "import socket,time; s=socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); s.bind(('::', 3636)); time.sleep(60)"
+    netlab.spawn(a, [sys.executable, "-c", code], "squatter")
+    wait_for(
+        lambda: (
+            "3636"
+            in subprocess.run(
+                ["ip", "netns", "exec", a, "ss", "-uln"], capture_output=True, text=True
+            ).stdout
+        ),
+        what="the squatter",
+    )
+    r = netlab.rrqctl(a, "up", "mynet0", check=False)
+    assert r.returncode == 4, r.stdout + r.stderr
+    assert "[#] ip tuntap add dev mynet0 mode tap" in r.stdout
+    assert "[#] ip link del dev mynet0   (undoing)" in r.stdout
+    assert (
+        r.stderr == "rrqctl: the engine for mynet0 did not start: UDP port 3636 is already in use\n"
+    )
+    assert "mynet0" not in netlab.links(a)
+    files = sorted(p.name for p in netlab.run_dir(a).iterdir() if p.name != ".lock")
+    assert files == []
+
+
+def test_bridge_makes_the_tap_a_port_of_it(netlab: Lab) -> None:
+    a, _ = peer(netlab)
+    netlab.ip(a, "link", "add", "br0", "type", "bridge")
+    netlab.write_interfaces(
+        a, stanza("rrqnet_port 3636", "rrqnet_remote 10.77.0.2:3636", "rrqnet_bridge br0")
+    )
+    out = netlab.rrqctl(a, "up", "mynet0").stdout
+    assert "[#] ip link set dev mynet0 master br0" in out
+    assert "master br0" in netlab.ip(a, "link", "show", "mynet0")
+    netlab.rrqctl(a, "down", "mynet0")
+    assert "mynet0" not in netlab.links(a) and "br0" in netlab.links(a)
+
+
+def test_missing_bridge_is_refused_before_anything_is_made(netlab: Lab) -> None:
+    a, _ = peer(netlab)
+    path = netlab.write_interfaces(a, stanza("rrqnet_port 3636", "rrqnet_bridge br9"))
+    r = netlab.rrqctl(a, "up", "mynet0", check=False)
+    assert (r.returncode, r.stderr) == (
+        4,
+        f"rrqctl: {path}:4: there is no bridge br9 on this host\n",
+    )
+    assert "mynet0" not in netlab.links(a)
+
+
+def test_dhcp_lease_from_a_real_dnsmasq_across_the_cable_and_release_on_down(netlab: Lab) -> None:
+    a, b = peer(netlab)
+    netlab.rrqnet(b, "-t tap0 3636 10.77.0.1:3636", "b")
+    _, log, leases = netlab.dnsmasq(b, "tap0", "10.88.0.50", "10.88.0.99")
+    netlab.write_interfaces(
+        a,
+        "iface mynet0 inet manual\n"
+        + "".join(
+            f"    {o}\n"
+            for o in (
+                "rrqnet_port 3636",
+                "rrqnet_remote 10.77.0.2:3636",
+                f"rrqnet_dhcp dhclient -4 -cf /dev/null -sf {SCRIPT}",
+            )
+        ),
+    )
+    out = netlab.rrqctl(a, "up", "mynet0").stdout
+    assert "dhclient -4 -cf /dev/null -sf" in out and "-nw -pf" in out
+    addr = wait_for(
+        lambda: re.search(
+            r"inet (10\.88\.0\.\d+)/24", netlab.ip(a, "-4", "addr", "show", "mynet0")
+        ),
+        15,
+        "a DHCP lease on mynet0",
+    )
+    assert netlab.ping(a, "10.88.0.2")
+    assert addr.group(1) in leases.read_text()
+    netlab.rrqctl(a, "down", "mynet0")
+    assert f"DHCPRELEASE(tap0) {addr.group(1)}" in log.read_text()
+    assert addr.group(1) not in leases.read_text()
+    assert netlab.pids(a) == []
