@@ -211,6 +211,12 @@ def _run_args(p: argparse.ArgumentParser) -> None:
     )
 
 
+def hook(args: argparse.Namespace) -> int:
+    from rrqctl.ifupdown import run_hook
+
+    return run_hook(os.environ, sources(args), paths(args))
+
+
 # ---- genkey, demo ----------------------------------------------------------------------
 
 
@@ -257,6 +263,12 @@ COMMANDS: dict[str, Command] = {
     ),
     "show": (show, "show the declared cables and where each value came from", _show_args, True),
     "status": (status, "show running cables: remotes, counters, MACs, drops", _show_args, True),
+    "hook": (
+        hook,
+        "the ifupdown hook (reads IFACE, PHASE and IF_RRQNET_* from the environment)",
+        _no_args,
+        True,
+    ),
     "genkey": (genkey, "write a new random key file for sealed channels", _genkey_args, False),
     "demo": (
         demo,

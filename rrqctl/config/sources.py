@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import os
 import stat
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from rrqctl.config import confd, eni, networkd
+from rrqctl.config import confd, eni, hookenv, networkd
+from rrqctl.config.hookenv import HookCall
 from rrqctl.config.options import (
     BY_NAME,
     MARKER,
@@ -194,6 +196,36 @@ def cable_from_settings(
         return build_cable(values, origins), []
     except ConfigError as e:
         return None, e.issues
+
+
+def hook_cable(call: HookCall, src: Sources) -> Cable:
+    """The cable ifup is bringing up, from its environment; FILE:LINE from the interfaces file
+    wherever the same option and value are written there. Checked as `rrqctl up` checks."""
+    cfg = load(src)
+    ifs = cfg.interfaces
+    written = ifs.options(call.iface) if ifs is not None else []
+    settings = list(hookenv.locate(call.settings, written))
+    stanzas = ifs.stanzas(call.iface) if ifs is not None else []
+    where = stanzas[0].loc if stanzas else Location(f"{call.iface} (ifupdown's environment)")
+    cable, issues = cable_from_settings(call.iface, settings, where, "interfaces")
+    if cable is None:
+        raise ConfigError(issues)
+    errors, warnings = check_keyfiles(cable)
+    for other in cfg.cables.values():
+        if other.name != cable.name and other.port is not None and other.port == cable.port:
+            errors.append(
+                Issue(
+                    _loc(cable.where("port")),
+                    f"UDP port {cable.port} is already used by cable {other.name} "
+                    f"({other.where('port')})",
+                )
+            )
+    if errors:
+        raise ConfigError(errors)
+    for w in warnings:
+        print(f"rrqctl: {w}", file=sys.stderr)
+    classes = tuple(ifs.classes(call.iface)) if ifs is not None else ()
+    return cable.model_copy(update={"start": classes})
 
 
 # ---- systemd-networkd --------------------------------------------------------------

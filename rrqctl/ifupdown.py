@@ -1,0 +1,91 @@
+"""`rrqctl hook`: what each ifupdown phase does to a cable.
+
+    pre-up     tap (unless notap), MAC/MTU, up, bridge, engine (waits until ready)
+    post-up    dhclient, when rrqnet_dhcp is set
+    pre-down   dhclient released and stopped
+    post-down  engine stopped, the tap it made removed
+
+Where systemd is PID 1 the cable runs as rrqnet@IFACE.service instead (systemd supervises
+it; the unit does the tap, engine and dhclient): pre-up starts it, post-down stops it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from rrqctl.config import hookenv
+from rrqctl.config.sources import Sources, hook_cable
+from rrqctl.errors import ActionError, UsageError
+from rrqctl.model import Cable
+from rrqctl.plan import PHASE_STEPS, Step
+from rrqctl.system import host, proc
+from rrqctl.system.paths import Paths
+
+SYSTEMD_RUNNING = "/run/systemd/system"
+DOWN_STEPS = {
+    "pre-down": (Step.DHCP,),
+    "post-down": (Step.DHCP, Step.ENGINE, Step.BRIDGE, Step.ADDRESS, Step.TAP),
+}
+
+
+def systemd_is_init() -> bool:
+    """sd_booted(3): systemd is PID 1."""
+    return os.path.isdir(SYSTEMD_RUNNING)
+
+
+def unit(name: str) -> str:
+    return f"rrqnet@{name}.service"
+
+
+def run_hook(env: Mapping[str, str], src: Sources, paths: Paths) -> int:
+    call = hookenv.parse(env)
+    if call.is_all or not call.is_cable:
+        return 0
+    if call.phase not in hookenv.PHASES:
+        raise UsageError(
+            f"rrqctl hook runs from ifupdown (PHASE is '{call.phase}', not one of "
+            f"{', '.join(hookenv.PHASES)})"
+        )
+    verbose = env.get("VERBOSITY", "0") != "0"
+
+    def say(line: str) -> None:
+        if verbose:
+            print(line, flush=True)
+
+    if systemd_is_init():
+        return _systemd(call, src, say)
+    if call.phase in PHASE_STEPS:
+        cable = hook_cable(call, src)
+        with host.cable_lock(paths, cable.name):
+            host.Up(cable, paths, say).run(PHASE_STEPS[call.phase])
+        return 0
+    recorded = _recorded(paths, call.iface)
+    if recorded is not None:
+        with host.cable_lock(paths, recorded.name):
+            host.down(recorded, paths, say, DOWN_STEPS[call.phase])
+    return 0
+
+
+def _recorded(paths: Paths, name: str) -> Cable | None:
+    data, _ = host.load_record(paths, name)
+    return Cable.model_validate(data) if data else None
+
+
+def _systemd(call: hookenv.HookCall, src: Sources, say: host.Say) -> int:
+    if call.phase == "pre-up":
+        hook_cable(call, src)  # the same checks, said here with FILE:LINE, before anything starts
+        _systemctl("start", call.iface, say)
+    elif call.phase == "post-down":
+        _systemctl("stop", call.iface, say)
+    return 0
+
+
+def _systemctl(verb: str, name: str, say: host.Say) -> None:
+    say(f"[#] systemctl {verb} {unit(name)}")
+    r = proc.run(["systemctl", verb, unit(name)], check=False, timeout=90)
+    if r.returncode != 0:
+        raise ActionError(
+            f"systemctl {verb} {unit(name)} failed; see: journalctl -u {unit(name)}",
+            stderr=r.stderr,
+        )

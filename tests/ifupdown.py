@@ -1,0 +1,96 @@
+"""Real ifup/ifdown for a lab host, never touching the machine's /etc/network or /run.
+
+Each call runs in the host's network namespace and a private mount namespace where
+/etc/network is the host's own directory (the repo's hook bind-mounted as each
+if-*.d/rrqnet), /run is private (so RUN = /run/rrqnet is too), and rrqctl is on
+ifupdown's fixed PATH through /usr/local/sbin.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from tests.netlab import BIN, Lab
+
+HOOK = Path(__file__).parents[1] / "hooks" / "rrqnet"
+PHASE_DIRS = ("if-pre-up.d", "if-up.d", "if-down.d", "if-post-down.d")
+
+
+class IfupdownHost:
+    def __init__(self, lab: Lab, ns: str, interfaces: str) -> None:
+        self.lab, self.ns = lab, ns
+        self.dir = lab.dir / f"ifupdown-{ns.rsplit('-', 1)[1]}"
+        etc = self.dir / "etc-network"
+        for d in PHASE_DIRS:
+            (etc / d).mkdir(parents=True, exist_ok=True)
+            (etc / d / "rrqnet").touch()  # mount points for the repo's hook
+        (self.dir / "state").mkdir()
+        (self.dir / "runroot" / "rrqnet").mkdir(parents=True)
+        (self.dir / "bin").mkdir()
+        wrapper = self.dir / "bin" / "rrqctl"
+        wrapper.write_text(f'#!/bin/sh\nexec {BIN}/rrqctl "$@"\n')
+        wrapper.chmod(0o755)
+        self.write(interfaces)
+
+    @property
+    def interfaces(self) -> Path:
+        return self.dir / "etc-network" / "interfaces"
+
+    @property
+    def run(self) -> Path:
+        """The host's /run/rrqnet, seen from outside."""
+        return self.dir / "runroot" / "rrqnet"
+
+    def write(self, text: str) -> None:
+        self.interfaces.write_text(text)
+
+    def _call(self, cmd: str, *args: str) -> subprocess.CompletedProcess[str]:
+        d = self.dir
+        binds = "".join(f"mount --bind {HOOK} /etc/network/{h}/rrqnet; " for h in PHASE_DIRS)
+        script = (
+            f"set -e; mount --bind {d}/etc-network /etc/network; {binds}"
+            f"mount --bind {d}/bin /usr/local/sbin; mount --bind {d}/runroot /run; "
+            f'exec {cmd} --state-dir {d}/state "$@"'
+        )
+        return subprocess.run(
+            [
+                "ip",
+                "netns",
+                "exec",
+                self.ns,
+                "unshare",
+                "--mount",
+                "--propagation",
+                "private",
+                "sh",
+                "-c",
+                script,
+                cmd,
+                *args,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=90,
+        )
+
+    def ifup(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return self._call("ifup", *args)
+
+    def ifdown(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return self._call("ifdown", *args)
+
+    def ifquery(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return self._call("ifquery", *args)
+
+    def state(self) -> str:
+        f = self.dir / "state" / "ifstate"
+        return f.read_text() if f.exists() else ""
+
+    def leftovers(self, name: str = "mynet0") -> dict[str, object]:
+        files = sorted(p.name for p in self.run.iterdir() if p.name != ".lock")
+        return {
+            "link": name in self.lab.links(self.ns),
+            "pids": self.lab.pids(self.ns),
+            "files": files,
+        }
