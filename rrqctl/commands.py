@@ -173,10 +173,14 @@ def down(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rrqctl.supervise.runner import supervise
+    from rrqctl.supervise.supervisor import Supervisor
 
-    cable = cable_from_file(args.cable_file) if args.cable_file else load(args).get(args.name)
-    return supervise(cable, paths(args), attach=args.attach, ready_fd=args.ready_fd)
+    def source() -> Any:
+        return cable_from_file(args.cable_file) if args.cable_file else load(args).get(args.name)
+
+    return Supervisor(
+        source(), paths(args), attach=args.attach, ready_fd=args.ready_fd, reload_source=source
+    ).run()
 
 
 def cable_from_file(path: str) -> Any:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import logging
 import os
 import signal
 from collections.abc import Iterator
@@ -13,7 +12,7 @@ from typing import TYPE_CHECKING
 from rrqctl import logs
 from rrqctl.engine.crypto import MIN_KEYFILE
 from rrqctl.engine.loop import Engine
-from rrqctl.errors import ConfigError, EngineError, Issue, RrqError
+from rrqctl.errors import ConfigError, EngineError, Issue
 from rrqctl.supervise.control import ControlServer, SocketInUseError
 from rrqctl.system import notify, proc
 from rrqctl.system.paths import Paths
@@ -152,60 +151,3 @@ def pidfile(path: str) -> Iterator[None]:
     finally:
         if proc.read_pidfile(path) == os.getpid():
             proc.remove_file(path)
-
-
-def supervise(cable: Cable, paths: Paths, *, attach: bool, ready_fd: int | None = None) -> int:
-    """`rrqctl run NAME`: the cable's engine in this process, until SIGTERM.
-
-    attach: `up` made the tap (and owns it); otherwise set up what `up` would, and undo it at exit.
-    """
-    ready = Readiness(ready_fd)
-    syslog = cable.log.syslog if cable.log is not None else None
-    log = logs.setup(cable.name, cable.verbosity, syslog)
-    try:
-        with pidfile(paths.pidfile(cable.name)):
-            return _supervise(cable, paths, attach, ready, log)
-    except RrqError as e:
-        ready.fail(str(e))
-        raise
-    except BaseException as e:
-        ready.fail(f"{type(e).__name__}: {e}")
-        raise
-
-
-def _supervise(
-    cable: Cable, paths: Paths, attach: bool, ready: Readiness, log: logging.Logger
-) -> int:
-    from rrqctl.plan import PHASE_STEPS, Step
-    from rrqctl.system import host
-
-    setup_steps = [s for s in PHASE_STEPS["pre-up"] if s not in (Step.ENGINE, Step.NICE)]
-    check_keyfiles(cable)
-    made = False
-    try:
-        if not attach:
-            host.Up(cable, paths, say=log.info).run(setup_steps)
-            made = True
-        engine = Engine(cable, log=log)
-        open_engine(cable, engine)
-        server = None
-        try:
-            server = ControlServer(paths.control(cable.name), engine)
-            server.start()
-            handle_signals(engine)
-            if cable.nice is not None and not attach:
-                os.setpriority(os.PRIO_PROCESS, 0, cable.nice)
-            log.info("%s: ready", cable.name)
-            ready.ready(engine.summary())
-            engine.run()
-        finally:
-            notify.notify("STOPPING=1")
-            if server is not None:
-                server.close()
-            engine.close()
-    finally:
-        if made:
-            host.down(cable, paths, say=log.info, steps=setup_steps)
-    if engine.failure:
-        raise EngineError(engine.failure)
-    return 0

@@ -1,0 +1,219 @@
+"""`rrqctl run NAME`: one cable in the foreground, as rrqnet@NAME.service runs it.
+
+Set up what `up` would (or, for a networkd cable, wait for networkd's tap), run the engine
+in this process, supervise dhclient, tell systemd READY / STATUS / WATCHDOG / STOPPING,
+reload remotes on SIGHUP, and undo the set-up on SIGTERM.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from rrqctl import logs
+from rrqctl.engine.loop import Engine
+from rrqctl.errors import ActionError, EngineError, RrqError
+from rrqctl.plan import PHASE_STEPS, Step, dhclient_argv
+from rrqctl.supervise.control import ControlServer
+from rrqctl.supervise.runner import Readiness, check_keyfiles, open_engine, pidfile
+from rrqctl.system import host, netlink, notify, proc
+from rrqctl.system.paths import Paths
+
+if TYPE_CHECKING:
+    from rrqctl.model import Cable
+
+STATUS_EVERY = 5.0
+LINK_WAIT = 30.0
+SETUP_STEPS = tuple(s for s in PHASE_STEPS["pre-up"] if s not in (Step.ENGINE, Step.NICE))
+TEST_FAULTS = "RRQCTL_TEST_FAULTS"  # set to 1 to allow the 'test-stall' control request
+
+
+class Supervisor:
+    def __init__(
+        self,
+        cable: Cable,
+        paths: Paths,
+        *,
+        attach: bool = False,
+        ready_fd: int | None = None,
+        reload_source: Callable[[], Cable] | None = None,
+    ) -> None:
+        self.cable, self.paths, self.attach = cable, paths, attach
+        self.ready = Readiness(ready_fd)
+        self.reload_source = reload_source
+        syslog = cable.log.syslog if cable.log is not None else None
+        self.log = logs.setup(cable.name, cable.verbosity, syslog)
+        self.engine: Engine | None = None
+        self.server: ControlServer | None = None
+        self.dhclient: subprocess.Popen[bytes] | None = None
+        self.made = False
+
+    # ---- life ---------------------------------------------------------------------------
+
+    def run(self) -> int:
+        try:
+            with pidfile(self.paths.pidfile(self.cable.name)):
+                return self._run()
+        except RrqError as e:
+            self.ready.fail(str(e))
+            raise
+        except BaseException as e:
+            self.ready.fail(f"{type(e).__name__}: {e}")
+            raise
+
+    def _run(self) -> int:
+        check_keyfiles(self.cable)
+        try:
+            self._setup()
+            engine = self._open()
+            self._start_dhclient()
+            self._schedule(engine)
+            self.log.info("%s: ready (%s)", self.cable.name, engine.summary())
+            self.ready.ready(engine.summary())
+            engine.run()
+        finally:
+            notify.notify("STOPPING=1")
+            self._teardown()
+        if engine.failure:
+            raise EngineError(engine.failure)
+        return 0
+
+    def _owns_link(self) -> bool:
+        return not self.attach and self.cable.owner == "rrqctl" and self.cable.local == "tap"
+
+    def _setup(self) -> None:
+        if self.cable.local != "tap" or self.attach:
+            return
+        if self.cable.owner == "networkd":
+            self._wait_for_link()
+            return
+        host.Up(self.cable, self.paths, say=_say).run(SETUP_STEPS)
+        self.made = True
+
+    def _wait_for_link(self, timeout: float = LINK_WAIT) -> None:
+        name = self.cable.name
+        deadline = time.monotonic() + timeout
+        while netlink.get_link(name) is None:
+            if time.monotonic() > deadline:
+                raise ActionError(
+                    f"tap {name} did not appear within {timeout:.0f}s: is systemd-networkd "
+                    f"running, and does {name}.netdev say Kind=tap?"
+                )
+            time.sleep(0.2)
+
+    def _open(self) -> Engine:
+        self.engine = engine = Engine(self.cable, log=self.log)
+        open_engine(self.cable, engine)
+        self.server = ControlServer(self.paths.control(self.cable.name), engine)
+        self.server.handlers["reload"] = self._reload
+        if os.environ.get(TEST_FAULTS) == "1":
+            self.server.handlers["test-stall"] = _stall
+        self.server.start()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: engine.stop())
+        signal.signal(signal.SIGHUP, lambda *_: engine.call(self._reload))
+        if self.cable.nice is not None and not self.attach:
+            self._nice(self.cable.nice)
+        return engine
+
+    def _nice(self, value: int) -> None:
+        try:
+            os.setpriority(os.PRIO_PROCESS, 0, value)
+        except PermissionError:
+            self.log.warning(
+                "cannot set nice %d here (no CAP_SYS_NICE): put Nice=%d in a unit drop-in "
+                "(rrqctl render unit %s prints one)",
+                value,
+                value,
+                self.cable.name,
+            )
+
+    def _schedule(self, engine: Engine) -> None:
+        engine.every(STATUS_EVERY, lambda: notify.notify(f"STATUS={engine.summary()}"))
+        interval = notify.watchdog_interval()
+        if interval is not None:
+            engine.every(interval, lambda: notify.notify("WATCHDOG=1"))
+
+    def _teardown(self) -> None:
+        self._stop_dhclient()
+        if self.server is not None:
+            self.server.close()
+        if self.engine is not None:
+            self.engine.close()
+        if self.made:
+            with contextlib.suppress(RrqError, OSError):
+                host.down(self.cable, self.paths, say=_say, steps=SETUP_STEPS)
+
+    # ---- dhclient -----------------------------------------------------------------------
+
+    def _dhclient_argv(self, **kw: bool) -> list[str]:
+        n = self.cable.name
+        return dhclient_argv(
+            self.cable, self.paths.dhclient_pid(n), self.paths.dhclient_leases(n), **kw
+        )
+
+    def _start_dhclient(self) -> None:
+        if self.cable.dhcp is None or not self._owns_link():
+            return
+        self.log.info("starting %s", " ".join(self._dhclient_argv(foreground=True)))
+        self.dhclient = proc.spawn(self._dhclient_argv(foreground=True))
+
+    def _stop_dhclient(self) -> None:
+        p = self.dhclient
+        if p is None:
+            return
+        if p.poll() is None:
+            proc.run(self._dhclient_argv(release=True), check=False, timeout=20)
+            proc.terminate(p.pid)
+        p.wait()
+        for f in (
+            self.paths.dhclient_pid(self.cable.name),
+            self.paths.dhclient_leases(self.cable.name),
+        ):
+            proc.remove_file(f)
+        self.dhclient = None
+
+    # ---- reload -------------------------------------------------------------------------
+
+    def _reload(self) -> str:
+        """New remotes and keys; the tap, its ifindex and the learned MACs stay (loop thread)."""
+        if self.reload_source is None or self.engine is None:
+            return "nothing to reload from"
+        notify.notify("RELOADING=1")
+        try:
+            new = self.reload_source()
+        except RrqError as e:
+            self.log.error("reload refused, running on: %s", e)
+            notify.notify("READY=1", f"STATUS=reload refused: {e}")
+            raise
+        old = self.cable
+        changed = [
+            f
+            for f in ("local", "port", "bridge", "dhcp", "mac", "mtu", "ipv4_only", "source")
+            if getattr(new, f) != getattr(old, f)
+        ]
+        self.engine.reload(new)
+        self.cable = new
+        note = f"; restart to apply {', '.join(changed)}" if changed else ""
+        self.log.info("reloaded: %d remotes%s", len(new.remotes), note)
+        notify.notify("READY=1", f"STATUS={self.engine.summary()}")
+        return f"reloaded {len(new.remotes)} remotes{note}"
+
+
+def _say(line: str) -> None:
+    """What the set-up does, as [#] lines: on stderr, so the journal has them at any log level."""
+    print(line, file=sys.stderr, flush=True)
+
+
+def _stall() -> None:
+    """A test-only fault: wedge the datapath loop (the watchdog must notice)."""
+    logging.getLogger("rrqctl").error("test fault: stalling the datapath loop")
+    while True:
+        time.sleep(3600)

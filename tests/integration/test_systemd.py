@@ -1,0 +1,147 @@
+"""rrqnet@.service under a real systemd 252 as PID 1, in a private root; and networkd cables."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import time
+
+from tests.netlab import Lab, wait_for
+from tests.systemd import REPO, Systemd, booted, unit_override
+
+KEY = bytes(range(64))
+UNIT = "rrqnet@mynet0.service"
+
+
+def key_files() -> dict[str, str]:
+    return {"etc/rrqnet/keys/k": KEY.decode("latin-1")}
+
+
+def peer(netlab: Lab, sealed: str = "") -> str:
+    p = netlab.host("peer")
+    netlab.tap(p, "tap0", ["10.88.0.2/24"])
+    return p
+
+
+def start_peer_engine(netlab: Lab, p: str, key: str = "") -> None:
+    netlab.rrqnet(p, f"-t tap0 3636 10.77.0.2:3636{key}", "peer")
+
+
+def sd_ping(sd: Systemd, addr: str, tries: int = 20) -> bool:
+    for _ in range(tries):
+        if sd.run("ping", "-c", "2", "-i", "0.2", "-W", "1", addr).returncode == 0:
+            return True
+    return False
+
+
+def restarts(sd: Systemd) -> int:
+    return int(sd.show(UNIT, "NRestarts")["NRestarts"])
+
+
+def active(sd: Systemd) -> bool:
+    return sd.show(UNIT, "ActiveState")["ActiveState"] == "active"
+
+
+def test_unit_files_verify_cleanly(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """systemd-analyze verify: nothing on stderr (the unit runs this checkout's rrqctl)."""
+    drop = tmp_path / "rrqnet@.service.d"
+    drop.mkdir()
+    (drop / "test.conf").write_text(unit_override()["etc/systemd/system/rrqnet@.service.d/test.conf"])
+    for f in (REPO / "units").iterdir():
+        (tmp_path / f.name).write_text(f.read_text())
+    env = {**os.environ, "SYSTEMD_UNIT_PATH": f"{tmp_path}:"}
+    for unit in ("rrqnet@mynet0.service", "rrqnet.target"):
+        r = subprocess.run(["systemd-analyze", "verify", "--man=no", str(tmp_path / unit)],
+                           capture_output=True, text=True, env=env)
+        assert (r.returncode, r.stderr) == (0, ""), unit
+
+
+def test_exposure_score_is_at_most_2_5() -> None:
+    r = subprocess.run(["systemd-analyze", "security", "--offline=true", str(REPO / "units" / "rrqnet@.service")],
+                       capture_output=True, text=True)
+    m = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", r.stdout)
+    assert m, r.stdout + r.stderr
+    print(f"\nsystemd-analyze security --offline=true units/rrqnet@.service: exposure {m.group(1)}")
+    assert float(m.group(1)) <= 2.5
+
+
+def test_service_start_kill_watchdog_reload_stop(netlab: Lab) -> None:
+    p = peer(netlab)
+    stanza = ("iface mynet0 inet manual\n    rrqnet_port 3636\n"
+              "    rrqnet_remote 10.77.0.1:3636=/etc/rrqnet/keys/k\n")
+    files = {**unit_override("WatchdogSec=2\nEnvironment=RRQCTL_TEST_FAULTS=1\n"),
+             **key_files(), "etc/network/interfaces": stanza}
+    key = netlab.keyfile("k")
+    with open(key, "wb") as f:
+        f.write(KEY)
+    with booted(files) as sd:
+        sd.link_to(netlab, p, "10.77.0.2/24", "10.77.0.1/24")
+        start_peer_engine(netlab, p, f"={key}")
+        r = sd.systemctl("start", UNIT)
+        assert r.returncode == 0, r.stderr + sd.journal(UNIT)
+        props = sd.show(UNIT, "ActiveState", "StatusText", "WatchdogUSec")
+        assert props["ActiveState"] == "active" and props["WatchdogUSec"] == "2s"
+        assert props["StatusText"].startswith("remotes ")
+        sd.run("ip", "addr", "add", "10.88.0.1/24", "dev", "mynet0", check=True)
+        assert sd_ping(sd, "10.88.0.2")
+        index = sd.run("cat", "/sys/class/net/mynet0/ifindex").stdout
+
+        # SIGKILL: systemd restarts it; the tap (made by the first run) is adopted
+        sd.systemctl("kill", "-s", "KILL", UNIT)
+        wait_for(lambda: restarts(sd) == 1 and active(sd), 20, "a restart after SIGKILL")
+        assert sd_ping(sd, "10.88.0.2")
+
+        # a wedged datapath loop: the watchdog kills it, systemd restarts it
+        sd.run(str(REPO / ".venv/bin/python"), "-c",
+               "from rrqctl.supervise.control import query\n"
+               "try: query('/run/rrqnet/mynet0.sock', 'test-stall', timeout=1)\nexcept Exception: pass")
+        wait_for(lambda: restarts(sd) == 2 and active(sd), 30, "the watchdog to kill and restart")
+        assert "Watchdog timeout" in sd.journal(UNIT)
+        assert sd_ping(sd, "10.88.0.2")
+
+        # reload: a new remote, same tap, same ifindex
+        sd.write("/etc/network/interfaces", stanza + "    rrqnet_remote 10.77.0.9:3636\n")
+        assert sd.systemctl("reload", UNIT).returncode == 0
+        wait_for(lambda: len(json.loads(sd.rrqctl("status", "mynet0", "--json").stdout)["remotes"]) == 2,
+                 10, "the new remote")
+        assert sd.run("cat", "/sys/class/net/mynet0/ifindex").stdout == index
+        assert sd_ping(sd, "10.88.0.2")
+
+        # stop: what it made is gone
+        assert sd.systemctl("stop", UNIT).returncode == 0
+        assert "mynet0" not in sd.run("ip", "-br", "link").stdout
+        left = sd.run("ls", "-A", "/run/rrqnet").stdout.split()
+        assert [f for f in left if f != ".lock"] == []
+
+
+def test_networkd_owns_the_tap_and_bridge_and_rrqnet_carries_the_frames(netlab: Lab) -> None:
+    p = peer(netlab)
+    net = "etc/systemd/network/"
+    files = {
+        **unit_override(),
+        net + "cab0.netdev": "[NetDev]\nName=cab0\nKind=tap\n\n[X-RRQNet]\nPort=3636\n",
+        net + "cab0.netdev.d/remote.conf": "[X-RRQNet]\nRemote=10.77.0.1:3636\n",
+        net + "br0.netdev": "[NetDev]\nName=br0\nKind=bridge\n",
+        net + "cab0.network": "[Match]\nName=cab0\n\n[Network]\nBridge=br0\n",
+        net + "br0.network": "[Match]\nName=br0\n\n[Network]\nAddress=10.88.0.1/24\nConfigureWithoutCarrier=yes\n",
+    }
+    with booted(files) as sd:
+        sd.link_to(netlab, p, "10.77.0.2/24", "10.77.0.1/24")
+        start_peer_engine(netlab, p)
+        # the cable first: it waits for networkd's tap by itself
+        sd.systemctl("start", "--no-block", "rrqnet@cab0.service", check=True)
+        time.sleep(1)
+        assert sd.show("rrqnet@cab0.service", "ActiveState")["ActiveState"] == "activating"
+        sd.systemctl("start", "sysinit.target", "dbus.socket", "systemd-networkd.service", check=True)
+        wait_for(lambda: sd.show("rrqnet@cab0.service", "ActiveState")["ActiveState"] == "active", 30,
+                 "rrqnet@cab0 to go active once networkd made cab0")
+        wait_for(lambda: "master br0" in sd.run("ip", "link", "show", "cab0").stdout, 20, "cab0 in br0")
+        assert "tun type tap" in sd.run("ip", "-d", "link", "show", "cab0").stdout
+        assert sd_ping(sd, "10.88.0.2")
+        st = json.loads(sd.rrqctl("status", "cab0", "--json").stdout)
+        assert st["remotes"][0]["rx_frames"] >= 2
+        assert sd.systemctl("stop", "rrqnet@cab0.service").returncode == 0
+        time.sleep(0.2)
+        assert "cab0" in sd.run("ip", "-br", "link").stdout  # networkd's tap stays: not ours
