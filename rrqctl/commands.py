@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from rrqctl.cli import exit_code, print_json
-from rrqctl.errors import ConfigError, ExitCode, Issue, NotRunningError
+from rrqctl.errors import ConfigError, ExitCode, Issue, NotRunningError, UsageError
 
 Command = tuple[
     Callable[[argparse.Namespace], int], str, Callable[[argparse.ArgumentParser], None], bool
@@ -221,6 +221,56 @@ def hook(args: argparse.Namespace) -> int:
     return run_hook(os.environ, sources(args), paths(args))
 
 
+# ---- render -------------------------------------------------------------------------
+
+
+def render_cmd(args: argparse.Namespace) -> int:
+    from rrqctl import render
+
+    if args.what == "cron":
+        print(render.cron_file(args.schedule), end="")
+        return 0
+    if not args.name:
+        raise UsageError(f"render {args.what} needs the name of a cable")
+    cfg = load(args)
+    cable = cfg.get(args.name)
+    if args.what == "unit":
+        print(render.unit_with_overrides(cable), end="")
+    elif args.what == "interfaces":
+        print(render.interfaces_stanza(cable), end="")
+    else:
+        addresses = []
+        if cfg.interfaces is not None:
+            addresses = [s.value for s in cfg.interfaces.options(cable.name) if s.name == "address"]
+        _emit(render.networkd_files(cable, addresses), args.dir)
+    return 0
+
+
+def _emit(files: dict[str, str], directory: str | None) -> None:
+    for name, text in files.items():
+        if directory is None:
+            print(f"# {name}\n{text}")
+            continue
+        path = os.path.join(directory, name)
+        if os.path.exists(path):
+            raise ConfigError(f"{path} exists: not overwriting it")
+        with open(path, "w") as f:
+            f.write(text)
+        print(f"wrote {path}")
+
+
+def _render_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "what",
+        choices=("networkd", "unit", "interfaces", "cron"),
+        help="networkd: .netdev/.network for a cable; unit: rrqnet@.service with this "
+        "cable's drop-in; interfaces: a stanza; cron: /etc/cron.d/rrqnet",
+    )
+    p.add_argument("name", nargs="?", help="the cable")
+    p.add_argument("--dir", help="write the networkd files into this directory")
+    p.add_argument("--schedule", default="* * * * *", help="cron schedule (default: every minute)")
+
+
 # ---- genkey, demo ----------------------------------------------------------------------
 
 
@@ -271,6 +321,12 @@ COMMANDS: dict[str, Command] = {
         hook,
         "the ifupdown hook (reads IFACE, PHASE and IF_RRQNET_* from the environment)",
         _no_args,
+        True,
+    ),
+    "render": (
+        render_cmd,
+        "print networkd files, a unit with overrides, a stanza or the cron file",
+        _render_args,
         True,
     ),
     "genkey": (genkey, "write a new random key file for sealed channels", _genkey_args, False),

@@ -39,8 +39,19 @@ class Systemd:
         self.pid = pid
         self.root = root  # scratch dir (console.log)
 
-    def run(self, *argv: str, check: bool = False, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        ns = ["nsenter", f"--target={self.pid}", "--mount", "--pid", "--net", "--cgroup", "--uts", "--ipc"]
+    def run(
+        self, *argv: str, check: bool = False, timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]:
+        ns = [
+            "nsenter",
+            f"--target={self.pid}",
+            "--mount",
+            "--pid",
+            "--net",
+            "--cgroup",
+            "--uts",
+            "--ipc",
+        ]
         r = subprocess.run([*ns, *argv], capture_output=True, text=True, timeout=timeout)
         if check and r.returncode != 0:
             raise AssertionError(f"{' '.join(argv)}: rc={r.returncode}\n{r.stdout}{r.stderr}")
@@ -61,8 +72,17 @@ class Systemd:
 
     def write(self, path: str, text: str) -> None:
         r = subprocess.run(
-            ["nsenter", f"--target={self.pid}", "--mount", "sh", "-c", f'mkdir -p "$(dirname {path})" && cat > {path}'],
-            input=text, text=True, capture_output=True,
+            [
+                "nsenter",
+                f"--target={self.pid}",
+                "--mount",
+                "sh",
+                "-c",
+                f'mkdir -p "$(dirname {path})" && cat > {path}',
+            ],
+            input=text,
+            text=True,
+            capture_output=True,
         )
         assert r.returncode == 0, r.stderr
 
@@ -106,10 +126,20 @@ def booted(files: Mapping[str, str], timeout: float = 30.0) -> Iterator[Systemd]
         if "/keys/" in rel:
             p.chmod(0o600)
     cgroup = f"rqsd-{secrets.token_hex(3)}"
-    env = {**os.environ, "SDROOT": str(scratch), "SDSHARE": str(share), "SDCGROUP": cgroup,
-           "SDBIND": str(REPO)}
-    launcher = subprocess.Popen([str(BOOT)], env=env, start_new_session=True,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {
+        **os.environ,
+        "SDROOT": str(scratch),
+        "SDSHARE": str(share),
+        "SDCGROUP": cgroup,
+        "SDBIND": str(REPO),
+    }
+    launcher = subprocess.Popen(
+        [str(BOOT)],
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     sd: Systemd | None = None
     try:
         t0 = time.monotonic()

@@ -36,8 +36,8 @@ KEYS = {
     "Log": "rrqnet_log",
     "Nice": "rrqnet_nice",
     "Freshness": "rrqnet_freshness",
+    "Multicast": "rrqnet_multicast",
     "NoTap": "",
-    "Multicast": "",
 }
 OWNED_BY_NETWORKD = {
     "Bridge": "Bridge= in the [Network] section of a .network file",
@@ -197,15 +197,7 @@ def settings(nd: Netdev) -> tuple[list[Setting], list[Issue]]:
     if port is not None:
         flag = "notap " if notap is not None and notap.value.lower() in TRUE else ""
         out.append(Setting("rrqnet_port", flag + port.value, port.loc))
-    mc = last.pop("Multicast", None)
-    for key, e in last.items():
-        value = e.value
-        if key == "Options" and mc is not None:
-            value = f"{value} -m {mc.value}".strip()
-            mc = None
-        out.append(Setting(KEYS[key], value, e.loc))
-    if mc is not None:
-        out.append(Setting("rrqnet_options", f"-m {mc.value}", mc.loc))
+    out += [Setting(KEYS[key], e.value, e.loc) for key, e in last.items()]
     out += [Setting("rrqnet_remote", e.value, e.loc) for e in remotes]
     return out, issues
 

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from rrqctl.engine.remotes import parse_ignore_list, parse_port, parse_remote
+from rrqctl.engine.remotes import parse_ignore_list, parse_multicast, parse_port, parse_remote
 from rrqctl.errors import Issue, Location, UsageError
 from rrqctl.model import DEFAULT_DHCP_ARGS
 from rrqctl.rrqnet import VERBOSE, parse_options
@@ -66,18 +66,27 @@ def _options(value: str, v: Values) -> None:
         raise ValueError("set the log level with rrqnet_log, not -v")
     if "tap" in opts:
         raise ValueError("-t is implied: the tap is the stanza's interface")
+    if "multicast" in opts and "multicast" in v:
+        raise ValueError("-m given twice (here and as the multicast option)")
     v.update(opts)
+
+
+def _multicast(value: str, v: Values) -> None:
+    if "multicast" in v:
+        raise ValueError("the multicast channel is already set by -m in the options")
+    v["multicast"] = parse_multicast(value.strip())
 
 
 def _log(value: str, v: Values) -> None:
     words = value.split()
-    if len(words) == 2 and words[0] in VERBOSE:
-        v["verbosity"] = VERBOSE[words[0]]
-        v["log"] = {"target": words[1]}
-    elif len(words) == 1 and not words[0].startswith("-"):
+    if words and words[0] in VERBOSE:
+        v["verbosity"] = VERBOSE[words.pop(0)]
+    elif words and words[0].startswith("-"):
+        raise ValueError(f"'{words[0]}' is not a log level (-v, -vv or -vvv)")
+    if len(words) == 1:
         v["log"] = {"target": words[0]}
-    else:
-        raise ValueError("want [-v|-vv|-vvv] PATH|facility.priority")
+    elif words or "verbosity" not in v:
+        raise ValueError("want [-v|-vv|-vvv] [PATH|facility.priority]")
 
 
 def _int(name: str, lo: int, hi: int) -> Callable[[str, Values], None]:
@@ -146,10 +155,20 @@ OPTIONS: tuple[OptionSpec, ...] = (
         "Options",
     ),
     OptionSpec(
+        "rrqnet_multicast",
+        "IPV4:PORT[=KEYFILE]",
+        "The multicast channel (as rrqnet -m): an IPv4 multicast group joined as one more remote; "
+        "QEMU's -netdev socket,mcast= is a peer.",
+        "rrqnet_multicast 239.1.2.3:2000",
+        _multicast,
+        "Multicast",
+    ),
+    OptionSpec(
         "rrqnet_log",
-        "[-v|-vv|-vvv] PATH|facility.priority",
+        "[-v|-vv|-vvv] [PATH|facility.priority]",
         "Log level and where the engine's log goes: appended to PATH, or to syslog at "
-        "facility.priority. Without it the engine's output is discarded.",
+        "facility.priority. Without a target the log goes to standard error: the journal under "
+        "systemd, discarded for engines that ifup started. Without the option: warnings only.",
         "rrqnet_log -v /var/log/mynet0.log",
         _log,
         "Log",

@@ -48,19 +48,28 @@ def test_unit_files_verify_cleanly(tmp_path) -> None:  # type: ignore[no-untyped
     """systemd-analyze verify: nothing on stderr (the unit runs this checkout's rrqctl)."""
     drop = tmp_path / "rrqnet@.service.d"
     drop.mkdir()
-    (drop / "test.conf").write_text(unit_override()["etc/systemd/system/rrqnet@.service.d/test.conf"])
+    (drop / "test.conf").write_text(
+        unit_override()["etc/systemd/system/rrqnet@.service.d/test.conf"]
+    )
     for f in (REPO / "units").iterdir():
         (tmp_path / f.name).write_text(f.read_text())
     env = {**os.environ, "SYSTEMD_UNIT_PATH": f"{tmp_path}:"}
     for unit in ("rrqnet@mynet0.service", "rrqnet.target"):
-        r = subprocess.run(["systemd-analyze", "verify", "--man=no", str(tmp_path / unit)],
-                           capture_output=True, text=True, env=env)
+        r = subprocess.run(
+            ["systemd-analyze", "verify", "--man=no", str(tmp_path / unit)],
+            capture_output=True,
+            text=True,
+            env=env,
+        )
         assert (r.returncode, r.stderr) == (0, ""), unit
 
 
 def test_exposure_score_is_at_most_2_5() -> None:
-    r = subprocess.run(["systemd-analyze", "security", "--offline=true", str(REPO / "units" / "rrqnet@.service")],
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        ["systemd-analyze", "security", "--offline=true", str(REPO / "units" / "rrqnet@.service")],
+        capture_output=True,
+        text=True,
+    )
     m = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", r.stdout)
     assert m, r.stdout + r.stderr
     print(f"\nsystemd-analyze security --offline=true units/rrqnet@.service: exposure {m.group(1)}")
@@ -69,10 +78,15 @@ def test_exposure_score_is_at_most_2_5() -> None:
 
 def test_service_start_kill_watchdog_reload_stop(netlab: Lab) -> None:
     p = peer(netlab)
-    stanza = ("iface mynet0 inet manual\n    rrqnet_port 3636\n"
-              "    rrqnet_remote 10.77.0.1:3636=/etc/rrqnet/keys/k\n")
-    files = {**unit_override("WatchdogSec=2\nEnvironment=RRQCTL_TEST_FAULTS=1\n"),
-             **key_files(), "etc/network/interfaces": stanza}
+    stanza = (
+        "iface mynet0 inet manual\n    rrqnet_port 3636\n"
+        "    rrqnet_remote 10.77.0.1:3636=/etc/rrqnet/keys/k\n"
+    )
+    files = {
+        **unit_override("WatchdogSec=2\nEnvironment=RRQCTL_TEST_FAULTS=1\n"),
+        **key_files(),
+        "etc/network/interfaces": stanza,
+    }
     key = netlab.keyfile("k")
     with open(key, "wb") as f:
         f.write(KEY)
@@ -94,9 +108,12 @@ def test_service_start_kill_watchdog_reload_stop(netlab: Lab) -> None:
         assert sd_ping(sd, "10.88.0.2")
 
         # a wedged datapath loop: the watchdog kills it, systemd restarts it
-        sd.run(str(REPO / ".venv/bin/python"), "-c",
-               "from rrqctl.supervise.control import query\n"
-               "try: query('/run/rrqnet/mynet0.sock', 'test-stall', timeout=1)\nexcept Exception: pass")
+        sd.run(
+            str(REPO / ".venv/bin/python"),
+            "-c",
+            "from rrqctl.supervise.control import query\n"
+            "try: query('/run/rrqnet/mynet0.sock', 'test-stall', timeout=1)\nexcept Exception: pass",
+        )
         wait_for(lambda: restarts(sd) == 2 and active(sd), 30, "the watchdog to kill and restart")
         assert "Watchdog timeout" in sd.journal(UNIT)
         assert sd_ping(sd, "10.88.0.2")
@@ -104,8 +121,11 @@ def test_service_start_kill_watchdog_reload_stop(netlab: Lab) -> None:
         # reload: a new remote, same tap, same ifindex
         sd.write("/etc/network/interfaces", stanza + "    rrqnet_remote 10.77.0.9:3636\n")
         assert sd.systemctl("reload", UNIT).returncode == 0
-        wait_for(lambda: len(json.loads(sd.rrqctl("status", "mynet0", "--json").stdout)["remotes"]) == 2,
-                 10, "the new remote")
+        wait_for(
+            lambda: len(json.loads(sd.rrqctl("status", "mynet0", "--json").stdout)["remotes"]) == 2,
+            10,
+            "the new remote",
+        )
         assert sd.run("cat", "/sys/class/net/mynet0/ifindex").stdout == index
         assert sd_ping(sd, "10.88.0.2")
 
@@ -125,7 +145,8 @@ def test_networkd_owns_the_tap_and_bridge_and_rrqnet_carries_the_frames(netlab: 
         net + "cab0.netdev.d/remote.conf": "[X-RRQNet]\nRemote=10.77.0.1:3636\n",
         net + "br0.netdev": "[NetDev]\nName=br0\nKind=bridge\n",
         net + "cab0.network": "[Match]\nName=cab0\n\n[Network]\nBridge=br0\n",
-        net + "br0.network": "[Match]\nName=br0\n\n[Network]\nAddress=10.88.0.1/24\nConfigureWithoutCarrier=yes\n",
+        net
+        + "br0.network": "[Match]\nName=br0\n\n[Network]\nAddress=10.88.0.1/24\nConfigureWithoutCarrier=yes\n",
     }
     with booted(files) as sd:
         sd.link_to(netlab, p, "10.77.0.2/24", "10.77.0.1/24")
@@ -134,10 +155,17 @@ def test_networkd_owns_the_tap_and_bridge_and_rrqnet_carries_the_frames(netlab: 
         sd.systemctl("start", "--no-block", "rrqnet@cab0.service", check=True)
         time.sleep(1)
         assert sd.show("rrqnet@cab0.service", "ActiveState")["ActiveState"] == "activating"
-        sd.systemctl("start", "sysinit.target", "dbus.socket", "systemd-networkd.service", check=True)
-        wait_for(lambda: sd.show("rrqnet@cab0.service", "ActiveState")["ActiveState"] == "active", 30,
-                 "rrqnet@cab0 to go active once networkd made cab0")
-        wait_for(lambda: "master br0" in sd.run("ip", "link", "show", "cab0").stdout, 20, "cab0 in br0")
+        sd.systemctl(
+            "start", "sysinit.target", "dbus.socket", "systemd-networkd.service", check=True
+        )
+        wait_for(
+            lambda: sd.show("rrqnet@cab0.service", "ActiveState")["ActiveState"] == "active",
+            30,
+            "rrqnet@cab0 to go active once networkd made cab0",
+        )
+        wait_for(
+            lambda: "master br0" in sd.run("ip", "link", "show", "cab0").stdout, 20, "cab0 in br0"
+        )
         assert "tun type tap" in sd.run("ip", "-d", "link", "show", "cab0").stdout
         assert sd_ping(sd, "10.88.0.2")
         st = json.loads(sd.rrqctl("status", "cab0", "--json").stdout)

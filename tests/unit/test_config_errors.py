@@ -198,8 +198,18 @@ CATALOGUE: list[tuple[str, dict[str, str | bytes], list[str]]] = [
     ),
     (
         "log words",
-        eni("rrqnet_log -v"),
-        ["interfaces:3: rrqnet_log: want [-v|-vv|-vvv] PATH|facility.priority"],
+        eni("rrqnet_log -v /a /b"),
+        ["interfaces:3: rrqnet_log: want [-v|-vv|-vvv] [PATH|facility.priority]"],
+    ),
+    (
+        "log level",
+        eni("rrqnet_log -vvvv /a"),
+        ["interfaces:3: rrqnet_log: '-vvvv' is not a log level (-v, -vv or -vvv)"],
+    ),
+    (
+        "multicast twice",
+        eni("rrqnet_options -m 239.1.1.1:9", "rrqnet_multicast 239.1.1.2:9"),
+        ["interfaces:4: rrqnet_multicast: the multicast channel is already set by -m in the options"],
     ),
     (
         "log relative",

@@ -35,9 +35,19 @@ def test_ready_status_watchdog_reloading_stopping_in_order(tmp_path: Path) -> No
     sock.settimeout(0.05)
     env = {**os.environ, "NOTIFY_SOCKET": path, "WATCHDOG_USEC": "200000"}
     env.pop("WATCHDOG_PID", None)
-    args = ["--interfaces", str(tmp_path / "interfaces"), "--run-dir", str(tmp_path / "run"),
-            "--confd", str(tmp_path / "none"), "--networkd-dir", str(tmp_path / "none")]
-    p = subprocess.Popen([str(BIN / "rrqctl"), "run", "hub0", *args], env=env, stderr=subprocess.PIPE)
+    args = [
+        "--interfaces",
+        str(tmp_path / "interfaces"),
+        "--run-dir",
+        str(tmp_path / "run"),
+        "--confd",
+        str(tmp_path / "none"),
+        "--networkd-dir",
+        str(tmp_path / "none"),
+    ]
+    p = subprocess.Popen(
+        [str(BIN / "rrqctl"), "run", "hub0", *args], env=env, stderr=subprocess.PIPE
+    )
     try:
         first = collect(sock, time.monotonic() + 5.0)
         p.send_signal(signal.SIGHUP)
@@ -53,9 +63,11 @@ def test_ready_status_watchdog_reloading_stopping_in_order(tmp_path: Path) -> No
     # fed every WatchdogSec/2 = 0.1 s by the datapath loop: ~48 in 4.9 s
     assert 30 <= first.count("WATCHDOG=1") <= 60, first
     others = [m for m in first[1:] if m != "WATCHDOG=1"]
-    assert 1 <= len(others) <= 2 and all(m.startswith("STATUS=remotes ") for m in others)  # every 5 s
+    assert 1 <= len(others) <= 2 and all(
+        m.startswith("STATUS=remotes ") for m in others
+    )  # every 5 s
     reload = [m for m in around_reload if m != "WATCHDOG=1"]
     assert reload[0] == "RELOADING=1"
     assert reload[1].startswith("READY=1\nSTATUS=")
     assert last[-1] == "STOPPING=1"
-    assert "WATCHDOG=1" not in last[last.index("STOPPING=1"):]
+    assert "WATCHDOG=1" not in last[last.index("STOPPING=1") :]
