@@ -42,7 +42,7 @@ def data_file(*parts: str) -> str:
 def _options(c: Cable, multicast: bool = False) -> str:
     """The rrqnet options of the cable, in rrqnet's fixed order (-m only if asked)."""
     words = (["-tpg"] if c.tpg else []) + (["-4"] if c.ipv4_only else [])
-    pairs = [("-B", c.buffers), ("-T", c.threads)]
+    pairs: list[tuple[str, object]] = [("-B", c.buffers), ("-T", c.threads)]
     pairs += [("-m", c.multicast.text() if multicast and c.multicast else None), ("-S", c.source)]
     for opt, value in pairs:
         if value is not None:

@@ -209,7 +209,9 @@ CATALOGUE: list[tuple[str, dict[str, str | bytes], list[str]]] = [
     (
         "multicast twice",
         eni("rrqnet_options -m 239.1.1.1:9", "rrqnet_multicast 239.1.1.2:9"),
-        ["interfaces:4: rrqnet_multicast: the multicast channel is already set by -m in the options"],
+        [
+            "interfaces:4: rrqnet_multicast: the multicast channel is already set by -m in the options"
+        ],
     ),
     (
         "log relative",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -16,10 +17,8 @@ from tests.unit.test_engine_timing import free_port
 def collect(sock: socket.socket, until: float) -> list[str]:
     out = []
     while time.monotonic() < until:
-        try:
+        with contextlib.suppress(TimeoutError):
             out.append(sock.recv(4096).decode())
-        except TimeoutError:
-            pass
     return out
 
 
