@@ -179,7 +179,12 @@ def run(args: argparse.Namespace) -> int:
         return cable_from_file(args.cable_file) if args.cable_file else load(args).get(args.name)
 
     return Supervisor(
-        source(), paths(args), attach=args.attach, ready_fd=args.ready_fd, reload_source=source
+        source(),
+        paths(args),
+        attach=args.attach,
+        ready_fd=args.ready_fd,
+        reload_source=source,
+        health_every=args.health_every,
     ).run()
 
 
@@ -213,12 +218,93 @@ def _run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--ready-fd", metavar="FD", type=int, help="say READY (or FAIL reason) on this fd"
     )
+    p.add_argument(
+        "--health-every",
+        metavar="SECONDS",
+        type=float,
+        default=float(os.environ.get("RRQCTL_HEALTH_EVERY", "10")),
+        help="in-process health checks and repairs (default 10, 0 = off; env RRQCTL_HEALTH_EVERY)",
+    )
 
 
 def hook(args: argparse.Namespace) -> int:
     from rrqctl.ifupdown import run_hook
 
     return run_hook(os.environ, sources(args), paths(args))
+
+
+# ---- check -----------------------------------------------------------------------------
+
+
+def check(args: argparse.Namespace) -> int:
+    from rrqctl.supervise.check import Checker, check_lock, should_be_up
+
+    run = paths(args)
+    with check_lock(run, args.lock_wait):
+        cfg = load(args)
+        names = args.names or should_be_up(cfg, run, args.ifupdown_state)
+        reports = Checker(cfg, run, dry_run=args.dry_run).check(names)
+    if args.json:
+        print_json({"ok": all(r.ok for r in reports), "cables": [r.as_json() for r in reports]})
+    else:
+        for r in reports:
+            for line in r.lines():
+                if not (args.quiet and r.ok and not r.repaired and not r.findings):
+                    print(line)
+    return exit_code(all(r.ok for r in reports))
+
+
+def _check_args(p: argparse.ArgumentParser) -> None:
+    from rrqctl.supervise.check import DEFAULT_IFUPDOWN_STATE
+
+    p.add_argument(
+        "names",
+        nargs="*",
+        metavar="NAME",
+        help="cables to check and repair (default: every cable that should be up)",
+    )
+    p.add_argument("--dry-run", action="store_true", help="report, repair nothing")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument(
+        "--quiet", action="store_true", help="say nothing about cables that are fine (for cron)"
+    )
+    p.add_argument(
+        "--ifupdown-state",
+        metavar="DIR",
+        default=DEFAULT_IFUPDOWN_STATE,
+        help=f"where ifupdown records what is up (default {DEFAULT_IFUPDOWN_STATE})",
+    )
+    p.add_argument(
+        "--lock-wait",
+        metavar="SECONDS",
+        type=float,
+        default=20.0,
+        help="how long to wait for another check to finish (default 20)",
+    )
+
+
+# ---- install ---------------------------------------------------------------------------
+
+
+def install_cmd(args: argparse.Namespace) -> int:
+    from rrqctl.system import install
+
+    rrqctl = args.rrqctl or install.this_rrqctl()
+    if args.uninstall:
+        n = install.uninstall(args.root, rrqctl, args.schedule, print)
+        print(f"removed {n} files and directories" if n else "nothing to remove")
+        return 0
+    n = install.install(args.root, rrqctl, args.schedule, args.force, print)
+    print(f"installed ({n} changes)" if n else "already installed: nothing to do")
+    return 0
+
+
+def _install_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--root", default="/", help="install under this directory (default /)")
+    p.add_argument("--rrqctl", help="the rrqctl the units and cron call (default: this one)")
+    p.add_argument("--schedule", default="* * * * *", help="when cron runs `rrqctl check`")
+    p.add_argument("--force", action="store_true", help="replace files that differ")
+    p.add_argument("--uninstall", action="store_true", help="remove what install wrote")
 
 
 # ---- render -------------------------------------------------------------------------
@@ -323,11 +409,23 @@ COMMANDS: dict[str, Command] = {
         _no_args,
         True,
     ),
+    "check": (
+        check,
+        "find what died (engine, tap, bridge, dhclient) and repair it; for cron",
+        _check_args,
+        True,
+    ),
     "render": (
         render_cmd,
         "print networkd files, a unit with overrides, a stanza or the cron file",
         _render_args,
         True,
+    ),
+    "install": (
+        install_cmd,
+        "put the ifupdown hooks, systemd units, cron file and /etc/rrqnet in place",
+        _install_args,
+        False,
     ),
     "genkey": (genkey, "write a new random key file for sealed channels", _genkey_args, False),
     "demo": (

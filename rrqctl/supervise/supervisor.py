@@ -19,9 +19,11 @@ from typing import TYPE_CHECKING
 
 from rrqctl import logs
 from rrqctl.engine.loop import Engine
+from rrqctl.engine.ports import TapPort
 from rrqctl.errors import ActionError, EngineError, RrqError
 from rrqctl.plan import PHASE_STEPS, Step, dhclient_argv
 from rrqctl.supervise.control import ControlServer
+from rrqctl.supervise.health import Backoff, Finding, link_findings
 from rrqctl.supervise.runner import Readiness, check_keyfiles, open_engine, pidfile
 from rrqctl.system import host, netlink, notify, proc
 from rrqctl.system.paths import Paths
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
     from rrqctl.model import Cable
 
 STATUS_EVERY = 5.0
+HEALTH_EVERY = 10.0
 LINK_WAIT = 30.0
 SETUP_STEPS = tuple(s for s in PHASE_STEPS["pre-up"] if s not in (Step.ENGINE, Step.NICE))
 TEST_FAULTS = "RRQCTL_TEST_FAULTS"  # set to 1 to allow the 'test-stall' control request
@@ -44,8 +47,12 @@ class Supervisor:
         attach: bool = False,
         ready_fd: int | None = None,
         reload_source: Callable[[], Cable] | None = None,
+        health_every: float = HEALTH_EVERY,
     ) -> None:
         self.cable, self.paths, self.attach = cable, paths, attach
+        self.health_every = health_every
+        self.backoff = Backoff()
+        self.local_lost = False
         self.ready = Readiness(ready_fd)
         self.reload_source = reload_source
         syslog = cable.log.syslog if cable.log is not None else None
@@ -137,6 +144,9 @@ class Supervisor:
 
     def _schedule(self, engine: Engine) -> None:
         engine.every(STATUS_EVERY, lambda: notify.notify(f"STATUS={engine.summary()}"))
+        if self.health_every > 0:
+            engine.every(self.health_every, self._health)
+        engine.on_local_lost = self._lost
         interval = notify.watchdog_interval()
         if interval is not None:
             engine.every(interval, lambda: notify.notify("WATCHDOG=1"))
@@ -150,6 +160,61 @@ class Supervisor:
         if self.made:
             with contextlib.suppress(RrqError, OSError):
                 host.down(self.cable, self.paths, say=_say, steps=SETUP_STEPS)
+
+    # ---- health -------------------------------------------------------------------------
+
+    def _lost(self, e: OSError) -> None:
+        self.local_lost = True
+        self._health()
+
+    def _health(self) -> None:
+        """Repair what is local, in the loop thread, without restarting the datapath."""
+        c = self.cable
+        findings = []
+        if c.local == "tap" and c.owner == "rrqctl":
+            findings = link_findings(c, host.observe(c, self.paths))
+        elif c.local == "tap" and self.local_lost:
+            findings = [
+                Finding("tap", f"{c.name} is gone: waiting for systemd-networkd to make it again")
+            ]
+        if self.dhclient is not None and self.dhclient.poll() is not None:
+            findings.append(Finding("dhclient", f"dhclient exited with {self.dhclient.returncode}"))
+        now = time.monotonic()
+        for f in findings:
+            if not self.backoff.allows(f.check, now):
+                continue
+            try:
+                self._repair(f)
+            except (RrqError, OSError) as e:
+                self.log.error(
+                    "health: %s: repair failed: %s (%s)", f, e, self.backoff.waiting(f.check, now)
+                )
+                self.backoff.tried(f.check, now, False)
+            else:
+                self.log.warning("health: %s: repaired", f)
+                self.backoff.tried(f.check, now, True)
+
+    def _repair(self, f: Finding) -> None:
+        c, name = self.cable, self.cable.name
+        if f.check == "tap" and c.owner == "networkd" and netlink.get_link(name) is None:
+            raise ActionError(f.reason)
+        if f.check == "tap" and c.owner == "rrqctl":
+            netlink.create_tap(name)
+            host.Up(c, self.paths, say=_say).run(SETUP_STEPS)  # MAC, MTU, up, address, bridge
+        elif f.check in ("tap-up", "mac", "mtu", "address", "bridge"):
+            host.Up(c, self.paths, say=_say).run(SETUP_STEPS)
+        elif f.check == "dhclient":
+            self.dhclient = None
+            self._start_dhclient()
+            return
+        if (f.check == "tap" or self.local_lost) and netlink.get_link(name) is not None:
+            self._reattach()
+
+    def _reattach(self) -> None:
+        assert self.engine is not None
+        self.engine.attach_local(TapPort(self.cable.name))
+        self.local_lost = False
+        self.log.warning("re-attached the engine to %s", self.cable.name)
 
     # ---- dhclient -----------------------------------------------------------------------
 

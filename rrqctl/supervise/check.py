@@ -1,0 +1,253 @@
+"""`rrqctl check`: find what died and bring it back (from cron, or by hand).
+
+Cables that should be up: those `rrqctl up` or the ifupdown hook brought up (a record in
+RUN), interfaces stanzas marked auto or allow-hotplug that ifupdown records as up, and
+every conf.d cable (as rrqnet-cron does). A cable systemd supervises is only reported:
+systemd restarts it, and a second supervisor would race it. Repairs go through the same
+idempotent `up`; a cable whose repair fails waits, longer each time, before the next try.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import logging.handlers
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from rrqctl.errors import BusyError, NotRunningError, RrqError
+from rrqctl.supervise.control import query
+from rrqctl.supervise.health import (
+    Backoff,
+    Finding,
+    dhclient_findings,
+    engine_findings,
+    link_findings,
+    uplink_findings,
+)
+from rrqctl.system import host, proc
+from rrqctl.system.paths import Paths
+
+if TYPE_CHECKING:
+    from rrqctl.config.sources import Config
+    from rrqctl.model import Cable
+
+DEFAULT_IFUPDOWN_STATE = "/run/network"
+log = logging.getLogger("rrqctl.check")
+
+
+@dataclass
+class Report:
+    name: str
+    managed_by: str = "rrqctl"  # or "systemd"
+    findings: list[Finding] = field(default_factory=list)
+    repaired: bool = False
+    failed: str | None = None  # why a repair did not work (or could not be tried)
+
+    @property
+    def ok(self) -> bool:
+        return self.failed is None and (self.repaired or not any(f.repair for f in self.findings))
+
+    def lines(self) -> list[str]:
+        if not self.findings and self.ok:
+            return [
+                f"{self.name}: ok"
+                + (" (systemd supervises it)" if self.managed_by == "systemd" else "")
+            ]
+        out = [f"{self.name}: {f}" for f in self.findings]
+        if self.repaired:
+            out.append(f"{self.name}: repaired")
+        if self.failed:
+            out.append(f"{self.name}: not repaired: {self.failed}")
+        return out
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "managed_by": self.managed_by,
+            "ok": self.ok,
+            "findings": [
+                {"check": f.check, "reason": f.reason, "repair": f.repair} for f in self.findings
+            ],
+            "repaired": self.repaired,
+            "failed": self.failed,
+        }
+
+
+def ifupdown_up(state_dir: str) -> set[str]:
+    """Interfaces ifupdown records as up (its ifstate file: IFACE=LOGICAL lines)."""
+    try:
+        with open(os.path.join(state_dir, "ifstate")) as f:
+            return {line.split("=", 1)[0] for line in f if "=" in line}
+    except OSError:
+        return set()
+
+
+def recorded(paths: Paths) -> set[str]:
+    if not os.path.isdir(paths.run_dir):
+        return set()
+    return {
+        f[:-5]
+        for f in os.listdir(paths.run_dir)
+        if f.endswith(".json") and not f.startswith("check")
+    }
+
+
+def should_be_up(cfg: Config, paths: Paths, ifupdown_state: str) -> list[str]:
+    up_by_ifupdown = ifupdown_up(ifupdown_state)
+    names = set(recorded(paths))
+    for name in cfg.names:
+        kind = cfg.kinds.get(name)
+        cable = cfg.cables.get(name)
+        auto = cable is not None and bool({"auto", "hotplug"} & set(cable.start))
+        if kind == "confd" or (kind == "interfaces" and auto and name in up_by_ifupdown):
+            names.add(name)
+        if kind == "networkd" and _systemd():
+            names.add(name)
+    return sorted(names)
+
+
+def _systemd() -> bool:
+    from rrqctl.ifupdown import systemd_is_init
+
+    return systemd_is_init()
+
+
+@contextlib.contextmanager
+def check_lock(paths: Paths, wait: float = 20.0) -> Iterator[None]:
+    """One check at a time; a second one waits, then gives up (it never half-repairs)."""
+    os.makedirs(paths.run_dir, mode=0o755, exist_ok=True)
+    fd = os.open(paths.check_lock(), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise BusyError(
+                        "another rrqctl check is still running; not checking twice"
+                    ) from None
+                time.sleep(0.1)
+        yield
+    finally:
+        os.close(fd)
+
+
+class Checker:
+    def __init__(
+        self,
+        cfg: Config,
+        paths: Paths,
+        *,
+        dry_run: bool = False,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.cfg, self.paths, self.dry_run, self.clock = cfg, paths, dry_run, clock
+        self.backoff_file = os.path.join(paths.run_dir, "check.json")
+        self.backoff = Backoff.load(self.backoff_file)
+        self.syslog = _syslog()
+
+    def check(self, names: list[str]) -> list[Report]:
+        reports = [self._one(n) for n in names]
+        if not self.dry_run:
+            self.backoff.save(self.backoff_file)
+        return reports
+
+    def _one(self, name: str) -> Report:
+        data, record = host.load_record(self.paths, name)
+        if "engine" not in record.made and _systemd():
+            return self._unit(name)
+        try:
+            cable = self.cfg.get(name)
+        except RrqError as e:
+            return self._undeclared(name, data, e)
+        findings = self._findings(cable)
+        report = Report(name, findings=findings)
+        if any(f.repair for f in findings) and not self.dry_run:
+            self._repair(cable, report)
+        return report
+
+    def _findings(self, cable: Cable) -> list[Finding]:
+        seen = host.observe(cable, self.paths)
+        status = None
+        if seen.engine_pid is not None:
+            with contextlib.suppress(NotRunningError):
+                status = query(self.paths.control(cable.name), timeout=3.0)
+        out = engine_findings(seen, status is not None) + link_findings(cable, seen)
+        out += dhclient_findings(cable, seen.dhclient_pid is not None)
+        return out + (uplink_findings(status) if status else [])
+
+    def _repair(self, cable: Cable, report: Report) -> None:
+        now = self.clock()
+        if not self.backoff.allows(cable.name, now):
+            report.failed = f"waiting: {self.backoff.waiting(cable.name, now)}"
+            return
+        try:
+            for f in report.findings:
+                if f.check == "engine" and "does not answer" in f.reason:
+                    host.stop_engine(self.paths, cable.name, None)
+            with host.cable_lock(self.paths, cable.name):
+                host.Up(cable, self.paths, say=lambda line: None).run()
+            report.repaired = True
+        except RrqError as e:
+            report.failed = str(e).splitlines()[0]
+        self.backoff.tried(cable.name, now, report.repaired)
+        for f in report.findings:
+            if f.repair:
+                outcome = "repaired" if report.repaired else f"not repaired: {report.failed}"
+                self.syslog.warning("%s: %s -> %s", cable.name, f, outcome)
+
+    def _undeclared(self, name: str, data: dict[str, Any] | None, e: RrqError) -> Report:
+        """A cable that is running (or should be) but whose declaration is gone or broken."""
+        report = Report(name, findings=[Finding("config", str(e).splitlines()[0])])
+        now = self.clock()
+        if data is None or self.dry_run:
+            report.failed = "its declaration is broken: fix it, or `rrqctl down` it"
+            return report
+        seen_dead = proc.read_pidfile(self.paths.pidfile(name)) is None
+        if not seen_dead:
+            report.findings = [Finding("config", f"{e}; still running as it was", repair=False)]
+            return report
+        if not self.backoff.allows(name, now):
+            report.failed = f"waiting: {self.backoff.waiting(name, now)}"
+            return report
+        report.failed = str(e).splitlines()[0]
+        self.backoff.tried(name, now, False)
+        self.syslog.warning("%s: cannot repair: %s", name, report.failed)
+        return report
+
+    def _unit(self, name: str) -> Report:
+        unit = f"rrqnet@{name}.service"
+        state = proc.run(["systemctl", "is-active", unit], check=False).stdout.strip()
+        report = Report(name, managed_by="systemd")
+        if state != "active":
+            report.findings.append(
+                Finding(
+                    "unit",
+                    f"{unit} is {state}; systemd restarts it (see journalctl -u {unit})",
+                    repair=False,
+                )
+            )
+        return report
+
+
+def _syslog() -> logging.Logger:
+    """Each repair, and why, goes to syslog as well (when there is one)."""
+    lg = logging.getLogger("rrqctl.check.syslog")
+    if not lg.handlers:
+        lg.propagate = False
+        if os.path.exists("/dev/log"):
+            h = logging.handlers.SysLogHandler(
+                "/dev/log", logging.handlers.SysLogHandler.LOG_DAEMON
+            )
+            h.setFormatter(logging.Formatter(f"rrqctl-check[{os.getpid()}]: %(message)s"))
+            lg.addHandler(h)
+        else:
+            lg.addHandler(logging.NullHandler())
+    return lg

@@ -1,0 +1,62 @@
+"""`rrqctl install --root DIR`: the files a PyPI install needs, in place, and back out again."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from rrqctl.cli import main
+from tests.netlab import BIN
+
+REPO = Path(__file__).parents[2]
+
+
+def mode(p: Path) -> int:
+    return stat.S_IMODE(p.stat().st_mode)
+
+
+def test_install_writes_hooks_units_cron_and_etc_rrqnet(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rrqctl = str(BIN / "rrqctl")
+    assert main(["install", "--root", str(tmp_path), "--rrqctl", rrqctl]) == 0
+    for d in ("if-pre-up.d", "if-up.d", "if-down.d", "if-post-down.d"):
+        hook = tmp_path / "etc/network" / d / "rrqnet"
+        assert hook.read_text() == (REPO / "hooks/rrqnet").read_text() and mode(hook) == 0o755
+    unit = tmp_path / "etc/systemd/system/rrqnet@.service"
+    assert f"ExecStart={rrqctl} run %i" in unit.read_text()
+    cron = tmp_path / "etc/cron.d/rrqnet"
+    assert f"* * * * * root {rrqctl} check --quiet" in cron.read_text() and mode(cron) == 0o644
+    assert mode(tmp_path / "etc/rrqnet/keys") == 0o700
+    r = subprocess.run(
+        ["systemd-analyze", "verify", "--man=no", str(unit.parent / "rrqnet@x.service")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "SYSTEMD_UNIT_PATH": f"{unit.parent}:"},
+    )
+    assert (r.returncode, r.stderr) == (0, "")
+    capsys.readouterr()
+    assert main(["install", "--root", str(tmp_path), "--rrqctl", rrqctl]) == 0
+    assert capsys.readouterr().out == "already installed: nothing to do\n"
+
+
+def test_install_refuses_to_replace_a_changed_file_and_uninstall_keeps_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    main(["install", "--root", str(tmp_path), "--rrqctl", "/x/rrqctl"])
+    cron = tmp_path / "etc/cron.d/rrqnet"
+    cron.write_text("# mine\n")
+    capsys.readouterr()
+    assert main(["install", "--root", str(tmp_path), "--rrqctl", "/x/rrqctl"]) == 4
+    assert (
+        capsys.readouterr().err
+        == f"rrqctl: {cron} exists and differs: not replacing it (--force replaces)\n"
+    )
+    assert main(["install", "--root", str(tmp_path), "--rrqctl", "/x/rrqctl", "--uninstall"]) == 0
+    assert cron.read_text() == "# mine\n"
+    assert not (tmp_path / "etc/network/if-up.d/rrqnet").exists()
+    assert not (tmp_path / "etc/rrqnet").exists()
