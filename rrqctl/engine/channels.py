@@ -37,6 +37,7 @@ class Channel:
         "addr",
         "created",
         "drops",
+        "fresh_until",
         "ignore",
         "kind",
         "last_heard",
@@ -70,6 +71,7 @@ class Channel:
         )
         self.created = now
         self.last_heard: float | None = None
+        self.fresh_until = 0.0  # heard recently enough to be up until then (the hot path's test)
         self.next_heartbeat = now  # uplinks greet at once
         self.sealer: Any = None  # engine.crypto.Sealer for sealed channels
         self.opener: Any = None  # engine.crypto.Opener for sealed channels
@@ -81,8 +83,13 @@ class Channel:
     def sealed(self) -> bool:
         return self.sealer is not None
 
-    def heard(self, now: float) -> None:
+    def heard(self, now: float) -> bool:
+        """Note traffic from the far end; True when that makes the channel (newly) up."""
+        was_up = now < self.fresh_until
         self.last_heard = now
+        limit = UPLINK_STALE_AFTER if self.kind is Kind.UPLINK else DOWNLINK_FORGET_AFTER
+        self.fresh_until = now + limit
+        return not was_up
 
     def state(self, now: float) -> State:
         if self.kind in (Kind.LOCAL, Kind.MULTICAST):

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 from rrqctl.engine import crypto
 from rrqctl.engine.channels import Channel, Kind, State
 from rrqctl.engine.frames import ETH_HLEN, HEARTBEAT_MAX
+from rrqctl.engine.gro import Coalescer
 from rrqctl.engine.ports import (
-    RECV_SIZE,
     McastPort,
     SockKey,
     StdioPort,
@@ -90,6 +90,13 @@ class Engine:
         self._wake = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
         self._poll = select.epoll()
         self._handlers: dict[int, Callable[[], None]] = {}
+        self._out: dict[Channel, list[bytes]] = {}  # per channel, sent at the end of a drain
+        self._gro: Coalescer | None = None  # frames for a tap, coalesced at flush
+        # the last forwarding decision (valid within one drain, while the MAC table is unchanged)
+        self._rc_src: Channel | None = None
+        self._rc_hdr = b""
+        self._rc_route: list[Channel] | str = ""
+        self._rc_version = -1
         self._stopping = False
         self.failure: str | None = None
         self.started = time.time()
@@ -124,6 +131,7 @@ class Engine:
             self._unwatch(self.local_port.fileno())
             self.local_port.close()
         self.local_port = port
+        self._gro = Coalescer() if isinstance(port, TapPort) else None
         if self.local is None:
             self.local = Channel(Kind.LOCAL, port.name, self.clock())
             self.switch.add(self.local)
@@ -276,13 +284,14 @@ class Engine:
 
     def _heartbeat(self, ch: Channel, now: float) -> None:
         data = ch.sealer.heartbeat() if ch.sealer is not None else b""
-        if self._send(ch, data):
+        if self._send(ch, [data]):
             self.log.debug("heartbeat to %s", ch.name)
         ch.heartbeat_sent(now)
 
     # ---- local end ------------------------------------------------------------------
 
     def _on_local(self) -> None:
+        self._rc_src = None
         port = self.local_port
         ch = self.local
         assert port is not None and ch is not None
@@ -301,6 +310,7 @@ class Engine:
             forward(frame, ch, now)
         if isinstance(port, StdioPort):
             self._drain_stdio(port, ch, now)
+        self._flush()
 
     def _drain_stdio(self, port: StdioPort, ch: Channel, now: float) -> None:
         while (frame := port.read()) is not None:
@@ -324,25 +334,48 @@ class Engine:
     # ---- UDP ------------------------------------------------------------------------
 
     def _on_udp(self) -> None:
+        self._rc_src = None
         assert self.udp is not None
-        recv = self.udp.sock.recvfrom
+        recv = self.udp.recv
         by_addr = self.by_addr
         now = self.clock()
         for _ in range(self.batch):
             try:
-                data, addr = recv(RECV_SIZE)
+                datagrams, key = recv()
             except BlockingIOError:
-                return
+                break
             except OSError as e:  # a queued ICMP error; nothing to do with it
                 self.drops.count(SEND_ERROR)
                 self._ratelog.warning(("icmp", e.errno), "UDP error: %s", e.strerror)
                 continue
-            key = (addr[0], addr[1])
-            ch = by_addr.get(key)
-            if ch is None:
-                self._admit(key, data, now)
+            ch = by_addr.get(key)  # a GRO batch always comes from one source
+            if ch is not None and ch.opener is None:
+                self._plain(ch, datagrams, now)
+                continue
+            for data in datagrams:
+                ch = by_addr.get(key)  # the first datagram may have made the downlink
+                if ch is None:
+                    self._admit(key, data, now)
+                else:
+                    self._receive(ch, data, now, ch.opener)
+        self._flush()
+
+    def _plain(self, ch: Channel, datagrams: list[bytes], now: float) -> None:
+        """The hot path: plain datagrams from a known channel (frames, or heartbeats)."""
+        if ch.heard(now):
+            self._came_up(ch, now)
+        forward = self._forward
+        for data in datagrams:
+            n = len(data)
+            if n >= ETH_HLEN:
+                ch.rx_frames += 1
+                ch.rx_bytes += n
+                forward(data, ch, now)
+            elif n <= HEARTBEAT_MAX:
+                ch.rx_heartbeats += 1
             else:
-                self._receive(ch, data, now, ch.opener)
+                self.drops.count(RUNT)
+                ch.drop(RUNT)
 
     def _admit(self, key: SockKey, data: bytes, now: float) -> None:
         """A datagram from a source without a channel: a new downlink, or a drop."""
@@ -396,13 +429,14 @@ class Engine:
             return
         self._accept(ch, result, now)
 
+    def _came_up(self, ch: Channel, now: float) -> None:
+        self.log.info("%s %s is up", ch.kind, ch.name)
+        if ch.kind is Kind.UPLINK:
+            self._heartbeat(ch, now)  # greet back: the far end may have missed ours
+
     def _accept(self, ch: Channel, frame: bytes, now: float) -> None:
-        if ch.last_heard is None or ch.state(now) is not State.UP:
-            self.log.info("%s %s is up", ch.kind, ch.name)
-            ch.last_heard = now
-            if ch.kind is Kind.UPLINK:
-                self._heartbeat(ch, now)  # greet back: the far end may have missed ours
-        ch.last_heard = now
+        if ch.heard(now):
+            self._came_up(ch, now)
         if not frame:
             ch.rx_heartbeats += 1
             self.log.debug("heartbeat from %s", ch.name)
@@ -412,20 +446,20 @@ class Engine:
         self._forward(frame, ch, now)
 
     def _on_mcast(self) -> None:
+        self._rc_src = None
         port, ch = self.mcast, self.mcast_channel
         assert port is not None and ch is not None
         now = self.clock()
         for _ in range(self.batch):
             try:
-                data, addr = port.sock.recvfrom(RECV_SIZE)
+                (data,), key = port.recv()
             except BlockingIOError:
-                return
+                break
             if port.is_echo(data):
                 continue
-            opener = None
-            if ch.sealer is not None:
-                opener = self._mc_opener((addr[0], addr[1]))
+            opener = self._mc_opener(key) if ch.sealer is not None else None
             self._receive(ch, data, now, opener)
+        self._flush()
 
     def _mc_opener(self, key: SockKey) -> crypto.Opener:
         """Every sender on the group has its own sessions: one opener per real source."""
@@ -442,7 +476,18 @@ class Engine:
     # ---- forwarding -----------------------------------------------------------------
 
     def _forward(self, frame: bytes, src: Channel, now: float) -> None:
-        route = self.switch.route(frame, src, now)
+        # Frames of one flow come in runs: reuse the decision while nothing it rests on changed
+        hdr = frame[:12]
+        if (
+            src is self._rc_src
+            and hdr == self._rc_hdr
+            and self.switch.macs.version == self._rc_version
+        ):
+            route = self._rc_route
+        else:
+            route = self.switch.route(frame, src, now)
+            self._rc_src, self._rc_hdr, self._rc_route = src, hdr, route
+            self._rc_version = self.switch.macs.version
         if isinstance(route, str):
             self.drops.count(route)
             src.drop(route)
@@ -450,42 +495,96 @@ class Engine:
                 self.log.log(TRACE, "drop %d bytes from %s: %s", len(frame), src.name, route)
             return
         local = self.local
+        out = self._out
         for ch in route:
             if ch is local:
-                self._write_local(frame)
-            elif self._send(ch, frame if ch.sealer is None else ch.sealer.seal(frame)):
-                ch.tx_frames += 1
-                ch.tx_bytes += len(frame)
+                gro = self._gro
+                if gro is not None:
+                    gro.add(frame)
+                else:
+                    self._write_local(frame)
+                continue
+            data = frame if ch.sealer is None else ch.sealer.seal(frame)
+            if self.cable.tpg and TPG_RANGE[0] <= len(data) <= TPG_RANGE[1]:
+                data += bytes(TPG_SIZE - len(data))
+            queue = out.get(ch)
+            if queue is None:
+                out[ch] = [data]
+            else:
+                queue.append(data)
+            ch.tx_frames += 1
+            ch.tx_bytes += len(frame)
             if self._trace:
                 self.log.log(TRACE, "%d bytes %s -> %s", len(frame), src.name, ch.name)
 
     def _write_local(self, frame: bytes) -> None:
+        """To the local end: a tap collects runs to coalesce (written at flush); stdio now."""
+        if self._gro is not None:
+            self._gro.add(frame)
+            return
         port, ch = self.local_port, self.local
         assert port is not None and ch is not None
         try:
             port.write(frame)
-        except BlockingIOError:
-            self.drops.count(LOCAL_BUSY)
-            ch.drop(LOCAL_BUSY)
         except OSError as e:
-            reason = (
-                TAP_DOWN
-                if e.errno == errno.EIO
-                else f"local-{errno.errorcode.get(e.errno or 0, 'error').lower()}"
-            )
-            self.drops.count(reason)
-            ch.drop(reason)
+            self._local_write_failed(e, 1)
         else:
             ch.tx_frames += 1
             ch.tx_bytes += len(frame)
 
-    def _send(self, ch: Channel, data: bytes) -> bool:
-        if self.cable.tpg and TPG_RANGE[0] <= len(data) <= TPG_RANGE[1]:
-            data += bytes(TPG_SIZE - len(data))
+    def _flush_local(self, gro: Coalescer) -> None:
+        port, ch = self.local_port, self.local
+        assert isinstance(port, TapPort) and ch is not None
+        for w in gro.flush():
+            try:
+                port.writev(w.iov)
+            except OSError as e:
+                if e.errno == errno.EINVAL and len(w.frames) > 1:
+                    self._no_coalescing(e)
+                    for f in w.frames:
+                        self._write_local(f)
+                    continue
+                self._local_write_failed(e, len(w.frames))
+            else:
+                ch.tx_frames += len(w.frames)
+                ch.tx_bytes += sum(len(f) for f in w.frames)
+
+    def _no_coalescing(self, e: OSError) -> None:
+        self.log.warning(
+            "the tap refused a coalesced frame (%s): writing frames one by one", e.strerror
+        )
+        self._gro = None
+
+    def _local_write_failed(self, e: OSError, frames: int) -> None:
+        ch = self.local
+        assert ch is not None
+        if isinstance(e, BlockingIOError):
+            reason = LOCAL_BUSY
+        elif e.errno == errno.EIO:
+            reason = TAP_DOWN
+        else:
+            reason = f"local-{errno.errorcode.get(e.errno or 0, 'error').lower()}"
+        for _ in range(frames):
+            self.drops.count(reason)
+            ch.drop(reason)
+
+    def _flush(self) -> None:
+        """Send what the drain queued, each channel's datagrams in as few calls as possible."""
+        if (self._gro is not None and self._gro.writes) or (
+            self._gro is not None and self._gro.run
+        ):
+            self._flush_local(self._gro)
+        if not self._out:
+            return
+        for ch, datagrams in self._out.items():
+            self._send(ch, datagrams)
+        self._out.clear()
+
+    def _send(self, ch: Channel, datagrams: list[bytes]) -> bool:
         port: UdpPort | McastPort | None = self.mcast if ch.kind is Kind.MULTICAST else self.udp
         assert port is not None
         try:
-            port.sock.sendto(data, ch.addr)
+            port.send(datagrams, ch.addr)
         except OSError as e:
             self.drops.count(SEND_ERROR)
             ch.drop(SEND_ERROR)
@@ -493,8 +592,6 @@ class Engine:
                 ("send", ch.name, e.errno), "sending to %s: %s", ch.name, e.strerror
             )
             return False
-        if port is self.mcast:
-            self.mcast.remember(data)
         return True
 
     # ---- status ---------------------------------------------------------------------

@@ -10,15 +10,23 @@ import hashlib
 import os
 import socket
 import struct
+import sys
 from collections import deque
 from ipaddress import IPv4Address, IPv6Address
 
 from rrqctl.engine.frames import ETH_HLEN
+from rrqctl.engine.gro import PLAIN, VNET_HDR_LEN
 from rrqctl.engine.remotes import IPAddress, Multicast
 from rrqctl.system import tun
 
 # Linux socket options the socket module does not name
 IP_MTU_DISCOVER, IPV6_MTU_DISCOVER, PMTUDISC_DONT = 10, 23, 0
+UDP_SEGMENT, UDP_GRO = 103, 104  # UDP GSO (send many datagrams in one call) and GRO (receive them)
+GSO_MAX_SEGMENTS = 64
+GSO_MAX_BYTES = 65000
+GRO_CMSG = socket.CMSG_SPACE(4)
+SOCKET_BUFFER = 4 << 20  # a GSO burst is up to 64 datagrams: room for dozens of them
+SO_SNDBUFFORCE, SO_RCVBUFFORCE = 32, 33
 
 UDP_MAX = 65507  # the largest UDP payload over IPv4
 RECV_SIZE = 65536
@@ -43,25 +51,33 @@ def peer_ip(host: str) -> IPAddress:
 
 
 class TapPort:
-    """A tap device; writes to a tap that is down fail with EIO, which callers count."""
+    """A tap device, opened with a virtio_net_hdr so runs of TCP segments can be written as
+    one super-frame (see gro.py). Reads ask for no offloads: frames come complete. Writes to
+    a tap that is down fail with EIO, which callers count."""
 
     kind = "tap"
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self.fd = tun.open_tap(name)
+        self.fd = tun.open_tap(name, vnet_hdr=True)
+        tun.set_vnet_hdr_size(self.fd, VNET_HDR_LEN)
+        tun.set_offload(self.fd, 0)
 
     def fileno(self) -> int:
         return self.fd
 
     def read(self) -> bytes | None:
         try:
-            return os.read(self.fd, RECV_SIZE)
+            data = os.read(self.fd, RECV_SIZE + VNET_HDR_LEN)
         except BlockingIOError:
             return None
+        return data[VNET_HDR_LEN:]
 
     def write(self, frame: bytes) -> None:
-        os.write(self.fd, frame)
+        os.writev(self.fd, (PLAIN, frame))
+
+    def writev(self, iov: list[bytes | memoryview]) -> None:
+        os.writev(self.fd, iov)
 
     def close(self) -> None:
         if self.fd >= 0:
@@ -143,8 +159,20 @@ class StdioPort:
         self.flush()
 
 
+def _enable(s: socket.socket, level: int, option: int, value: int) -> bool:
+    try:
+        s.setsockopt(level, option, value)
+    except OSError:
+        return False
+    return True
+
+
 class UdpPort:
-    """The cable's UDP socket: dual-stack IPv6 with v4-mapped addresses, or IPv4 only (-4)."""
+    """The cable's UDP socket: dual-stack IPv6 with v4-mapped addresses, or IPv4 only (-4).
+
+    Datagrams for one destination go out in as few calls as UDP GSO allows (runs of equal
+    size); received GRO batches are split back into datagrams. Peers see plain datagrams.
+    """
 
     def __init__(self, port: int, ipv4_only: bool = False, source: IPAddress | None = None) -> None:
         self.family = socket.AF_INET if ipv4_only else socket.AF_INET6
@@ -164,6 +192,63 @@ class UdpPort:
             raise
         self.sock = s
         self.port = port
+        for force, plain in (
+            (SO_RCVBUFFORCE, socket.SO_RCVBUF),
+            (SO_SNDBUFFORCE, socket.SO_SNDBUF),
+        ):
+            if not _enable(s, socket.SOL_SOCKET, force, SOCKET_BUFFER):  # root ignores rmem_max
+                _enable(s, socket.SOL_SOCKET, plain, SOCKET_BUFFER)
+        self.gso = _enable(s, socket.SOL_UDP, UDP_SEGMENT, 0)
+        self.gro = _enable(s, socket.SOL_UDP, UDP_GRO, 1)
+        self._no_gso: set[SockKey] = set()  # destinations whose path refused GSO
+        self._buf = bytearray(RECV_SIZE)
+        self._view = memoryview(self._buf)
+
+    def recv(self) -> tuple[list[bytes], SockKey]:
+        """One datagram, or a GRO batch split into its datagrams; BlockingIOError when none."""
+        n, anc, _, addr = self.sock.recvmsg_into([self._buf], GRO_CMSG)
+        view = self._view
+        size = n
+        for level, kind, data in anc:
+            if level == socket.SOL_UDP and kind == UDP_GRO:
+                size = int.from_bytes(data[:4], sys.byteorder)
+        if size >= n or size <= 0:
+            return [bytes(view[:n])], (addr[0], addr[1])
+        return [bytes(view[i : min(i + size, n)]) for i in range(0, n, size)], (addr[0], addr[1])
+
+    def send(self, datagrams: list[bytes], addr: SockKey) -> None:
+        """Send datagrams to addr in order; runs of equal size as one GSO call."""
+        sock = self.sock
+        if not self.gso or len(datagrams) == 1 or addr in self._no_gso:
+            for d in datagrams:
+                sock.sendto(d, addr)
+            return
+        i, n = 0, len(datagrams)
+        while i < n:
+            size = len(datagrams[i])
+            j = i + 1
+            limit = min(n, i + GSO_MAX_SEGMENTS, i + GSO_MAX_BYTES // max(size, 1))
+            while j < limit and len(datagrams[j]) == size:
+                j += 1
+            if j < limit and 0 < len(datagrams[j]) < size:
+                j += 1  # the last segment of a GSO send may be shorter
+            if j - i == 1 or size == 0:
+                sock.sendto(datagrams[i], addr)
+            else:
+                self._gso(datagrams[i:j], size, addr)
+            i = j
+
+    def _gso(self, run: list[bytes], size: int, addr: SockKey) -> None:
+        try:
+            self.sock.sendmsg(
+                run, [(socket.SOL_UDP, UDP_SEGMENT, struct.pack("=H", size))], 0, addr
+            )
+        except OSError as e:
+            if e.errno not in (errno.EINVAL, errno.EMSGSIZE, errno.EIO, errno.EOPNOTSUPP):
+                raise
+            self._no_gso.add(addr)  # this path will not take it: one datagram per call from now on
+            for d in run:
+                self.sock.sendto(d, addr)
 
     def fileno(self) -> int:
         return self.sock.fileno()
@@ -196,6 +281,15 @@ class McastPort:
 
     def fileno(self) -> int:
         return self.sock.fileno()
+
+    def recv(self) -> tuple[list[bytes], SockKey]:
+        data, addr = self.sock.recvfrom(RECV_SIZE)
+        return [data], (addr[0], addr[1])
+
+    def send(self, datagrams: list[bytes], addr: SockKey) -> None:
+        for d in datagrams:
+            self.sock.sendto(d, addr)
+            self.remember(d)
 
     def remember(self, datagram: bytes) -> None:
         """Note a datagram we sent: with multicast loop on, it comes back to us."""

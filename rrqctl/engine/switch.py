@@ -37,6 +37,7 @@ class Binding:
 class MacTable:
     def __init__(self) -> None:
         self.entries: dict[bytes, Binding] = {}
+        self.version = 0  # bumped whenever a forwarding decision could change
 
     def learn(self, mac: bytes, channel: Channel, now: float, group: bool) -> bool:
         """Bind mac to channel; False when it is held by another channel (drop the frame)."""
@@ -44,12 +45,14 @@ class MacTable:
         b = self.entries.get(mac)
         if b is None:
             self.entries[mac] = Binding(channel, hold, now)
+            self.version += 1
             return True
         if b.channel is not channel:
             if now < b.held_until:
                 return False
             b.channel = channel
             b.held_until = hold
+            self.version += 1
         elif hold > b.held_until:
             b.held_until = hold
         b.last_seen = now
@@ -62,10 +65,14 @@ class MacTable:
     def forget_channel(self, channel: Channel) -> None:
         for mac in [m for m, b in self.entries.items() if b.channel is channel]:
             del self.entries[mac]
+        self.version += 1
 
     def expire(self, now: float) -> None:
-        for mac in [m for m, b in self.entries.items() if now - b.last_seen >= MAC_AGE]:
+        old = [m for m, b in self.entries.items() if now - b.last_seen >= MAC_AGE]
+        for mac in old:
             del self.entries[mac]
+        if old:
+            self.version += 1
 
     def snapshot(self, now: float) -> list[dict[str, Any]]:
         return [
@@ -88,6 +95,7 @@ class Switch:
 
     def add(self, channel: Channel) -> None:
         self.channels.append(channel)
+        self.macs.version += 1
 
     def remove(self, channel: Channel) -> None:
         self.channels.remove(channel)

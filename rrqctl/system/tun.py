@@ -56,5 +56,9 @@ def set_persist(fd: int, persist: bool) -> None:
     fcntl.ioctl(fd, TUNSETPERSIST, int(persist))
 
 
+def set_vnet_hdr_size(fd: int, size: int) -> None:
+    fcntl.ioctl(fd, TUNSETVNETHDRSZ, struct.pack("i", size))
+
+
 def set_offload(fd: int, flags: int) -> None:
     fcntl.ioctl(fd, TUNSETOFFLOAD, flags)

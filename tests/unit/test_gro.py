@@ -1,0 +1,128 @@
+"""Receive coalescing: a super-frame is exactly the inverse of the kernel's TSO segmentation."""
+
+from __future__ import annotations
+
+import os
+import struct
+
+import pytest
+
+from rrqctl.engine import gro
+
+MAC = bytes.fromhex("020000000002020000000001")
+
+
+def csum(data: bytes) -> int:
+    if len(data) & 1:
+        data += b"\0"
+    s = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return ~s & 0xFFFF
+
+
+def tcp_frame(v: int, seq: int, payload: bytes, flags: int = 0x10, ip_id: int = 7, opts: bytes = b"") -> bytes:
+    src, dst = (bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2])) if v == 4 else (
+        bytes.fromhex("fd00" + "00" * 13 + "01"), bytes.fromhex("fd00" + "00" * 13 + "02"))
+    doff = (20 + len(opts)) // 4
+    tcp = struct.pack("!HHIIBBHHH", 40000, 5201, seq, 99, doff << 4, flags, 501, 0, 0) + opts
+    tcp_len = len(tcp) + len(payload)
+    pseudo = src + dst + (struct.pack("!BBH", 0, 6, tcp_len) if v == 4 else struct.pack("!IxxxB", tcp_len, 6))
+    check = csum(pseudo + tcp + payload)
+    tcp = tcp[:16] + struct.pack("!H", check) + tcp[18:]
+    if v == 4:
+        ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + tcp_len, ip_id, 0x4000, 64, 6, 0, src, dst)
+        ip = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
+        return MAC + b"\x08\x00" + ip + tcp + payload
+    ip = struct.pack("!IHBB16s16s", 0x60000000, tcp_len, 6, 64, src, dst)
+    return MAC + b"\x86\xdd" + ip + tcp + payload
+
+
+def kernel_tso(vnet: bytes, frame: bytes) -> list[bytes]:
+    """What the kernel's tcp_gso_segment makes of a GSO frame (the reference we invert)."""
+    flags, gso_type, hlen, mss, cstart, coff = gro.VNET_HDR.unpack(vnet)
+    assert flags == gro.NEEDS_CSUM and coff == 16
+    v = 4 if gso_type == gro.GSO_TCPV4 else 6
+    head, data = frame[:hlen], frame[hlen:]
+    tcp0 = cstart
+    seq0 = int.from_bytes(head[tcp0 + 4 : tcp0 + 8], "big")
+    ip_id0 = int.from_bytes(head[18:20], "big")
+    out = []
+    for i in range(0, len(data), mss):
+        chunk = data[i : i + mss]
+        last = i + mss >= len(data)
+        tcp = bytearray(head[tcp0:])
+        tcp[4:8] = ((seq0 + i) & 0xFFFFFFFF).to_bytes(4, "big")
+        if not last:
+            tcp[13] &= ~0x09  # PSH and FIN only on the last segment
+        payload = bytes(chunk)
+        tcp[16:18] = b"\0\0"
+        src, dst = (head[26:30], head[30:34]) if v == 4 else (head[22:38], head[38:54])
+        tcp_len = len(tcp) + len(payload)
+        pseudo = src + dst + (struct.pack("!BBH", 0, 6, tcp_len) if v == 4 else struct.pack("!IxxxB", tcp_len, 6))
+        tcp[16:18] = csum(pseudo + bytes(tcp) + payload).to_bytes(2, "big")
+        if v == 4:
+            ip = bytearray(head[14:34])
+            ip[2:4] = (20 + tcp_len).to_bytes(2, "big")
+            ip[4:6] = ((ip_id0 + i // mss) & 0xFFFF).to_bytes(2, "big")
+            ip[10:12] = b"\0\0"
+            ip[10:12] = csum(bytes(ip)).to_bytes(2, "big")
+            out.append(bytes(head[:14]) + bytes(ip) + bytes(tcp) + payload)
+        else:
+            ip = bytearray(head[14:54])
+            ip[4:6] = tcp_len.to_bytes(2, "big")
+            out.append(bytes(head[:14]) + bytes(ip) + bytes(tcp) + payload)
+    return out
+
+
+def writes_of(frames: list[bytes]) -> list[list[bytes]]:
+    c = gro.Coalescer()
+    for f in frames:
+        c.add(f)
+    return [[bytes(p) for p in w.iov] for w in c.flush()]
+
+
+@pytest.mark.parametrize("v", [4, 6])
+def test_a_run_of_segments_becomes_one_super_frame_that_segments_back_exactly(v: int) -> None:
+    data = os.urandom(1388 * 9 + 500)
+    mss, seq0 = 1388, 0xFFFFF000  # the sequence number wraps inside the run
+    opts = bytes.fromhex("0101080a000100020003000400")[:12]  # NOP NOP timestamps
+    segs = [tcp_frame(v, (seq0 + i) & 0xFFFFFFFF, data[i : i + mss], ip_id=100 + i // mss, opts=opts)
+            for i in range(0, len(data), mss)]
+    segs[-1] = tcp_frame(v, (seq0 + 9 * mss) & 0xFFFFFFFF, data[9 * mss:], flags=0x18, ip_id=109, opts=opts)
+    (write,) = writes_of(segs)
+    vnet, frame = write[0], b"".join(write[1:])
+    assert gro.VNET_HDR.unpack(vnet)[:4] == (gro.NEEDS_CSUM, gro.GSO_TCPV4 if v == 4 else gro.GSO_TCPV6,
+                                              14 + (20 if v == 4 else 40) + 32, mss)
+    if v == 4:
+        assert csum(frame[14:34]) == 0  # a valid IP header checksum
+    assert kernel_tso(vnet, frame) == segs
+
+
+def test_anything_else_passes_through_in_order() -> None:
+    a = [tcp_frame(4, 1000 + i * 100, bytes(100)) for i in range(3)]
+    gap = tcp_frame(4, 5000, bytes(100))  # not contiguous: a new run
+    syn = tcp_frame(4, 9000, bytes(100), flags=0x02)
+    arp = bytes.fromhex("ffffffffffff020000000001") + b"\x08\x06" + bytes(28)
+    pure_ack = tcp_frame(4, 1, b"")
+    writes = writes_of([*a, gap, syn, arp, pure_ack])
+    assert len(writes) == 5
+    assert writes[0][0][:2] == bytes([gro.NEEDS_CSUM, gro.GSO_TCPV4])
+    assert [w for w in writes[1:]] == [[gro.PLAIN, gap], [gro.PLAIN, syn], [gro.PLAIN, arp], [gro.PLAIN, pure_ack]]
+
+
+def test_runs_end_at_psh_a_short_segment_and_the_size_limits() -> None:
+    psh = [tcp_frame(4, i * 100, bytes(100), flags=0x18 if i == 1 else 0x10) for i in range(4)]
+    assert [len(w) - 2 for w in writes_of(psh)] == [2, 2]  # [0,1(PSH)] then [2,3]
+    short = [tcp_frame(4, 0, bytes(100)), tcp_frame(4, 100, bytes(50)), tcp_frame(4, 150, bytes(100))]
+    assert [len(w) for w in writes_of(short)] == [4, 2]  # a shorter segment ends a run
+    many = [tcp_frame(4, i * 1000, bytes(1000)) for i in range(70)]
+    assert [len(w) - 2 for w in writes_of(many)] == [64, 6]
+
+
+def test_different_flows_and_headers_do_not_mix() -> None:
+    a = tcp_frame(4, 0, bytes(100))
+    b = tcp_frame(4, 100, bytes(100))
+    other_window = b[:14 + 34] + b"\x00\x01" + b[14 + 36:]  # window differs
+    assert len(writes_of([a, other_window])) == 2
+    assert len(writes_of([a, b])) == 1
