@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import logging
-import logging.handlers
 import os
 import sys
 
 from rrqctl.engine.loop import TRACE
 
 LEVELS = {0: logging.WARNING, 1: logging.INFO, 2: logging.DEBUG, 3: TRACE}
-FACILITIES = logging.handlers.SysLogHandler.facility_names
-PRIORITIES = logging.handlers.SysLogHandler.priority_names
 
 
 class _Format(logging.Formatter):
@@ -26,15 +23,15 @@ class _Format(logging.Formatter):
         return super().format(record)
 
 
-class _SyslogAt(logging.handlers.SysLogHandler):
+def _syslog_handler(facility: str, priority: str) -> logging.Handler:
     """rrqnet_log's facility.priority: every line at that one priority, as logger(1) does."""
+    from logging.handlers import SysLogHandler  # only for cables that log to syslog
 
-    def __init__(self, facility: int, priority: str) -> None:
-        super().__init__("/dev/log", facility)
-        self.priority = priority
+    class SyslogAt(SysLogHandler):
+        def mapPriority(self, levelName: str) -> str:  # noqa: N802,N803 (logging's names)
+            return priority
 
-    def mapPriority(self, levelName: str) -> str:  # noqa: N802,N803 (logging's names)
-        return self.priority
+    return SyslogAt("/dev/log", SysLogHandler.facility_names[facility])
 
 
 def setup(prog: str, verbosity: int, syslog: tuple[str, str] | None = None) -> logging.Logger:
@@ -45,7 +42,7 @@ def setup(prog: str, verbosity: int, syslog: tuple[str, str] | None = None) -> l
     handler: logging.Handler
     if syslog is not None:
         facility, priority = syslog
-        handler = _SyslogAt(FACILITIES[facility], priority)
+        handler = _syslog_handler(facility, priority)
         handler.setFormatter(logging.Formatter(f"{prog}[{os.getpid()}]: %(message)s"))
     else:
         handler = logging.StreamHandler(sys.stderr)

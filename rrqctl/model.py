@@ -26,6 +26,7 @@ from rrqctl.engine.remotes import (
     parse_multicast,
     parse_remote,
 )
+from rrqctl.engine.settings import EngineSettings
 from rrqctl.errors import ConfigError, Issue, Location
 
 IFNAME_RE = re.compile(r"^[A-Za-z0-9_.:+-]{1,15}$")
@@ -236,6 +237,10 @@ class Cable(BaseModel):
         for r in self.remotes:
             argv += r.argv()
         return argv
+
+    def engine_settings(self) -> EngineSettings:
+        """What the engine needs, without the model (see engine/settings.py)."""
+        return EngineSettings.from_json(self.model_dump(mode="json"))
 
     def where(self, field: str) -> str | None:
         """FILE:LINE a field's value came from, else where the cable was declared."""

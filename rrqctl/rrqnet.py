@@ -165,18 +165,50 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: list[str]) -> int:
-    from rrqctl.supervise.runner import serve_cable
+    from rrqctl.engine.settings import EngineSettings
+    from rrqctl.supervise.runner import serve
 
-    cable = build(args)
+    parse_argv(args)  # the command line's own mistakes, said at once
+    settings = EngineSettings.from_json(validated(args))
     freshness = os.environ.get("RRQNET_FRESHNESS")
     if freshness is not None:
         try:
-            cable = cable.model_copy(update={"freshness": float(freshness)})
+            settings = settings.with_freshness(float(freshness))
         except ValueError:
             raise _usage(
                 f"RRQNET_FRESHNESS must be a number of seconds, not '{freshness}'"
             ) from None
-    return serve_cable(cable, control=os.environ.get("RRQNET_CONTROL"), prog="rrqnet")
+    return serve(settings, control=os.environ.get("RRQNET_CONTROL"), prog="rrqnet")
+
+
+def validated(args: Sequence[str]) -> dict[str, Any]:
+    """The command line as a validated Cable (its JSON form), checked in a short-lived child:
+    the long-running engine never loads the model's libraries (pydantic alone is ~17 MB)."""
+    import json
+
+    sys.stdout.flush()
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: validate, answer, vanish
+        os.close(r)
+        try:
+            answer = {"cable": build(args).model_dump(mode="json")}
+        except UsageError as e:
+            answer = {"usage": str(e)}
+        except BaseException as e:  # never let the child run on as a second engine
+            answer = {"usage": f"{type(e).__name__}: {e}"}
+        with os.fdopen(w, "w") as f:
+            json.dump(answer, f)
+        os._exit(0)
+    os.close(w)
+    with os.fdopen(r) as f:
+        data = f.read()
+    os.waitpid(pid, 0)
+    answer = json.loads(data) if data else {"usage": "the command line could not be checked"}
+    if "usage" in answer:
+        raise UsageError(answer["usage"])
+    cable: dict[str, Any] = answer["cable"]
+    return cable
 
 
 if __name__ == "__main__":

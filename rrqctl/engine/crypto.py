@@ -17,9 +17,7 @@ import struct
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+from typing import Any
 
 KIND_FRAME = 0x11
 KIND_HEARTBEAT = 0x12
@@ -46,6 +44,22 @@ RATE_LIMITED = "rate-limited"
 MALFORMED = "malformed"
 
 
+# `cryptography` is loaded on first use: a plain cable's engine never pays for it (~8 MB).
+_AEAD: Any = None
+_InvalidTag: type[Exception] = Exception
+
+
+def _aead(key: bytes) -> Any:
+    """ChaCha20-Poly1305 for key (importing the library the first time)."""
+    global _AEAD, _InvalidTag
+    if _AEAD is None:
+        from cryptography.exceptions import InvalidTag
+        from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+
+        _AEAD, _InvalidTag = ChaCha20Poly1305, InvalidTag
+    return _AEAD(key)
+
+
 class SealError(Exception):
     """A datagram that did not open; args[0] is the drop reason."""
 
@@ -66,8 +80,7 @@ def session_key(master: bytes, session_id: bytes) -> bytes:
     ).digest()
 
 
-def nonce(counter: int) -> bytes:
-    return b"\0\0\0\0" + counter.to_bytes(8, "big")
+NONCE_PAD = b"\0\0\0\0"  # nonce = 0x00000000 || C (C as in the header: 8 bytes big-endian)
 
 
 def wall_us() -> int:
@@ -91,7 +104,7 @@ class Sealer:
         self._last_t = 0
         self.session_id = b""
         self._started = 0
-        self._aead: ChaCha20Poly1305 | None = None
+        self._aead: Any = None
         self.counter = 0
         self.rekey()
 
@@ -101,7 +114,7 @@ class Sealer:
         self._last_t = t
         self.session_id = t.to_bytes(8, "big") + self._random(4)
         self._started = now
-        self._aead = ChaCha20Poly1305(session_key(self._master, self.session_id))
+        self._aead = _aead(session_key(self._master, self.session_id))
         self.counter = 0
 
     def seal(self, payload: bytes, kind: int = KIND_FRAME) -> bytes:
@@ -113,8 +126,8 @@ class Sealer:
         c = self.counter
         self.counter = c + 1
         header = HEADER.pack(kind, self.session_id, c)
-        assert self._aead is not None
-        return header + self._aead.encrypt(nonce(c), payload, header)
+        sealed: bytes = self._aead.encrypt(NONCE_PAD + header[13:21], payload, header)
+        return header + sealed
 
     def heartbeat(self) -> bytes:
         return self.seal(b"", KIND_HEARTBEAT)
@@ -149,7 +162,7 @@ class ReplayWindow:
 class _Session:
     __slots__ = ("aead", "id", "since", "window")
 
-    def __init__(self, session_id: bytes, aead: ChaCha20Poly1305, since: float) -> None:
+    def __init__(self, session_id: bytes, aead: Any, since: float) -> None:
         self.id = session_id
         self.aead = aead
         self.window = ReplayWindow()
@@ -224,8 +237,8 @@ class Opener:
         if bad:
             raise SealError(bad)
         try:
-            payload = s.aead.decrypt(nonce(c), body, header)
-        except InvalidTag:
+            payload: bytes = s.aead.decrypt(NONCE_PAD + header[13:21], body, header)
+        except _InvalidTag:
             raise SealError(BAD_TAG) from None
         s.window.mark(c)
         return payload
@@ -239,10 +252,10 @@ class Opener:
             raise SealError(UNFRESH_SESSION)
         if not self._limiter.allow(self._source, now):
             raise SealError(RATE_LIMITED)
-        aead = ChaCha20Poly1305(session_key(self._master, sid))
+        aead = _aead(session_key(self._master, sid))
         try:
-            payload = aead.decrypt(nonce(c), body, header)
-        except InvalidTag:
+            payload: bytes = aead.decrypt(NONCE_PAD + header[13:21], body, header)
+        except _InvalidTag:
             raise SealError(BAD_TAG) from None
         session = _Session(sid, aead, now)
         session.window.mark(c)

@@ -35,7 +35,7 @@ from rrqctl.engine.stats import Drops, RateLimitedLog
 from rrqctl.engine.switch import Switch
 
 if TYPE_CHECKING:
-    from rrqctl.model import Cable
+    from rrqctl.engine.settings import EngineSettings
 
 TRACE = 5
 logging.addLevelName(TRACE, "TRACE")
@@ -60,19 +60,19 @@ class Engine:
 
     def __init__(
         self,
-        cable: Cable,
+        settings: EngineSettings,
         *,
         clock: Callable[[], float] = time.monotonic,
         log: logging.Logger | None = None,
         stdio_fds: tuple[int, int] = (0, 1),
     ) -> None:
-        self.cable = cable
+        self.settings = settings
         self.clock = clock
         self.log = log or logging.getLogger("rrqctl.engine")
         self._stdio_fds = stdio_fds
         self.switch = Switch()
         self.drops = Drops()
-        self.batch = cable.buffers or DEFAULT_BATCH
+        self.batch = settings.buffers or DEFAULT_BATCH
         self.local: Channel | None = None
         self.local_port: LocalPort | None = None
         self.udp: UdpPort | None = None
@@ -97,6 +97,8 @@ class Engine:
         self._rc_hdr = b""
         self._rc_route: list[Channel] | str = ""
         self._rc_version = -1
+        # the last drain brought a lone frame: latency first (send before draining further)
+        self._lone_local = self._lone_udp = True
         self._stopping = False
         self.failure: str | None = None
         self.started = time.time()
@@ -108,18 +110,20 @@ class Engine:
     def open(self) -> None:
         """Open every port; on failure close what was opened and raise OSError/ValueError."""
         try:
-            self._load_keys(self.cable)
+            self._load_keys(self.settings)
             now = self.clock()
-            if self.cable.local == "tap":
-                self.attach_local(TapPort(self.cable.name))
-            elif self.cable.local == "stdio":
+            if self.settings.local == "tap":
+                self.attach_local(TapPort(self.settings.name))
+            elif self.settings.local == "stdio":
                 self.attach_local(StdioPort(*self._stdio_fds))
-            if self.cable.port is not None:
-                self.udp = UdpPort(self.cable.port, self.cable.ipv4_only, self.cable.source)
+            if self.settings.port is not None:
+                self.udp = UdpPort(
+                    self.settings.port, self.settings.ipv4_only, self.settings.source
+                )
                 self._watch(self.udp.fileno(), self._on_udp)
-            if self.cable.multicast is not None:
+            if self.settings.multicast is not None:
                 self._open_multicast(now)
-            self._set_remotes(self.cable.remotes, now)
+            self._set_remotes(self.settings.remotes, now)
             self._watch(self._wake, self._on_wake)
         except BaseException:
             self.close()
@@ -138,7 +142,7 @@ class Engine:
         self._watch(port.fileno(), self._on_local)
 
     def _open_multicast(self, now: float) -> None:
-        mc = self.cable.multicast
+        mc = self.settings.multicast
         assert mc is not None
         self.mcast = McastPort(mc)
         ch = Channel(Kind.MULTICAST, mc.text(), now, mc, self.mcast.addr)
@@ -168,8 +172,8 @@ class Engine:
 
     # ---- remotes and keys -----------------------------------------------------------
 
-    def _load_keys(self, cable: Cable) -> None:
-        masters = {path: crypto.load_master(path) for path in cable.keyfiles}
+    def _load_keys(self, settings: EngineSettings) -> None:
+        masters = {path: crypto.load_master(path) for path in settings.keyfiles}
         for path, master in masters.items():
             if self._masters.get(path) != master:
                 self._sealers[path] = crypto.Sealer(master)
@@ -194,7 +198,7 @@ class Engine:
         if isinstance(r, Remote) and r.keyfile:
             ch.sealer = self._sealers[r.keyfile]
             ch.opener = crypto.Opener(
-                self._masters[r.keyfile], self._limiter, key, self.cable.freshness
+                self._masters[r.keyfile], self._limiter, key, self.settings.freshness
             )
         self.by_addr[key] = ch
         self.switch.add(ch)
@@ -205,18 +209,18 @@ class Engine:
         self.switch.remove(ch)
         self.log.info("%s %s forgotten: %s", ch.kind, ch.name, why)
 
-    def reload(self, cable: Cable) -> None:
+    def reload(self, settings: EngineSettings) -> None:
         """New remotes and keys, same tap, same learned MACs (runs in the loop thread)."""
         old_masters = dict(self._masters)
-        self._load_keys(cable)
-        self.cable = cable
+        self._load_keys(settings)
+        self.settings = settings
         changed = {p for p, m in self._masters.items() if old_masters.get(p) != m}
         for ch in list(self.by_addr.values()):
             r = ch.remote
             if isinstance(r, Remote) and r.keyfile in changed:
                 self._forget(ch, "key file changed")
-        self._set_remotes(cable.remotes, self.clock())
-        self.log.info("reloaded: %d remote declarations", len(cable.remotes))
+        self._set_remotes(settings.remotes, self.clock())
+        self.log.info("reloaded: %d remote declarations", len(settings.remotes))
 
     # ---- the loop -------------------------------------------------------------------
 
@@ -297,7 +301,8 @@ class Engine:
         assert port is not None and ch is not None
         now = self.clock()
         forward = self._forward
-        for _ in range(self.batch):
+        n = 0
+        for n in range(self.batch):
             try:
                 frame = port.read()
             except OSError as e:
@@ -308,6 +313,9 @@ class Engine:
             ch.rx_frames += 1
             ch.rx_bytes += len(frame)
             forward(frame, ch, now)
+            if n == 0 and self._lone_local:
+                self._flush()  # interactive traffic: send before asking for more
+        self._lone_local = n <= 1
         if isinstance(port, StdioPort):
             self._drain_stdio(port, ch, now)
         self._flush()
@@ -339,7 +347,10 @@ class Engine:
         recv = self.udp.recv
         by_addr = self.by_addr
         now = self.clock()
-        for _ in range(self.batch):
+        n = 0
+        for n in range(self.batch):
+            if n == 1 and self._lone_udp:
+                self._flush()  # interactive traffic: deliver before asking for more
             try:
                 datagrams, key = recv()
             except BlockingIOError:
@@ -358,6 +369,7 @@ class Engine:
                     self._admit(key, data, now)
                 else:
                     self._receive(ch, data, now, ch.opener)
+        self._lone_udp = n <= 1
         self._flush()
 
     def _plain(self, ch: Channel, datagrams: list[bytes], now: float) -> None:
@@ -394,7 +406,7 @@ class Engine:
         opener = None
         if decl.keyfile:
             opener = crypto.Opener(
-                self._masters[decl.keyfile], self._limiter, key, self.cable.freshness
+                self._masters[decl.keyfile], self._limiter, key, self.settings.freshness
             )
         result = self._decode(data, opener, now)
         if isinstance(result, str):
@@ -465,11 +477,13 @@ class Engine:
         """Every sender on the group has its own sessions: one opener per real source."""
         op = self._mc_openers.get(key)
         if op is None:
-            mc = self.cable.multicast
+            mc = self.settings.multicast
             assert mc is not None and mc.keyfile is not None
             if len(self._mc_openers) >= 1024:
                 self._mc_openers.pop(next(iter(self._mc_openers)))
-            op = crypto.Opener(self._masters[mc.keyfile], self._limiter, key, self.cable.freshness)
+            op = crypto.Opener(
+                self._masters[mc.keyfile], self._limiter, key, self.settings.freshness
+            )
             self._mc_openers[key] = op
         return op
 
@@ -505,7 +519,7 @@ class Engine:
                     self._write_local(frame)
                 continue
             data = frame if ch.sealer is None else ch.sealer.seal(frame)
-            if self.cable.tpg and TPG_RANGE[0] <= len(data) <= TPG_RANGE[1]:
+            if self.settings.tpg and TPG_RANGE[0] <= len(data) <= TPG_RANGE[1]:
                 data += bytes(TPG_SIZE - len(data))
             queue = out.get(ch)
             if queue is None:
@@ -605,10 +619,10 @@ class Engine:
             local["name"] = self.local_port.name
             local["kind"] = self.local_port.kind
         return {
-            "name": self.cable.name,
+            "name": self.settings.name,
             "pid": os.getpid(),
             "uptime": round(time.time() - self.started, 1),
-            "port": self.cable.port,
+            "port": self.settings.port,
             "local": local,
             "declared": [r.text() for r in self.remotes],
             "remotes": remotes,

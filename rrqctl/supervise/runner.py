@@ -18,13 +18,13 @@ from rrqctl.system import notify, proc
 from rrqctl.system.paths import Paths
 
 if TYPE_CHECKING:
-    from rrqctl.model import Cable
+    from rrqctl.engine.settings import EngineSettings
 
 
-def check_keyfiles(cable: Cable) -> None:
-    """Every key file readable and long enough, before anything is opened."""
+def readable_keys(settings: EngineSettings) -> None:
+    """Every key file readable by this process and long enough, before anything is opened."""
     issues = []
-    for path in cable.keyfiles:
+    for path in settings.keyfiles:
         try:
             with open(path, "rb") as f:
                 size = len(f.read(MIN_KEYFILE))
@@ -37,15 +37,15 @@ def check_keyfiles(cable: Cable) -> None:
         raise ConfigError(issues)
 
 
-def open_engine(cable: Cable, engine: Engine) -> None:
+def open_engine(engine: Engine) -> None:
     """engine.open(), with OS errors said in the cable's terms."""
     try:
         engine.open()
     except OSError as e:
-        raise EngineError(describe_open_error(cable, e)) from None
+        raise EngineError(describe_open_error(engine.settings, e)) from None
 
 
-def describe_open_error(cable: Cable, e: OSError) -> str:
+def describe_open_error(cable: EngineSettings, e: OSError) -> str:
     if e.errno == errno.EADDRINUSE:
         return f"UDP port {cable.port} is already in use"
     if e.errno in (errno.EPERM, errno.EACCES) and e.filename == "/dev/net/tun":
@@ -60,7 +60,7 @@ def control_server(engine: Engine, path: str | None) -> ControlServer | None:
     """The control socket at path ('none' = no socket; default RUN/NAME.sock)."""
     if path == "none":
         return None
-    path = path or Paths().control(engine.cable.name)
+    path = path or Paths().control(engine.settings.name)
     try:
         server = ControlServer(path, engine)
     except SocketInUseError as e:
@@ -86,12 +86,12 @@ def handle_signals(engine: Engine) -> None:
         signal.signal(sig, lambda *_: engine.stop())
 
 
-def serve_cable(cable: Cable, control: str | None, prog: str) -> int:
+def serve(cable: EngineSettings, control: str | None, prog: str) -> int:
     """The rrqnet command: one engine in the foreground until a signal or end of stdin."""
-    check_keyfiles(cable)
+    readable_keys(cable)
     log = logs.setup(prog, cable.verbosity)
     engine = Engine(cable, log=log)
-    open_engine(cable, engine)
+    open_engine(engine)
     server = None
     try:
         if cable.local != "stdio":

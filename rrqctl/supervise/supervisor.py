@@ -24,7 +24,7 @@ from rrqctl.errors import ActionError, EngineError, RrqError
 from rrqctl.plan import PHASE_STEPS, Step, dhclient_argv
 from rrqctl.supervise.control import ControlServer
 from rrqctl.supervise.health import Backoff, Finding, link_findings
-from rrqctl.supervise.runner import Readiness, check_keyfiles, open_engine, pidfile
+from rrqctl.supervise.runner import Readiness, open_engine, pidfile, readable_keys
 from rrqctl.system import host, netlink, notify, proc
 from rrqctl.system.paths import Paths
 
@@ -76,7 +76,7 @@ class Supervisor:
             raise
 
     def _run(self) -> int:
-        check_keyfiles(self.cable)
+        readable_keys(self.cable.engine_settings())
         try:
             self._setup()
             engine = self._open()
@@ -116,8 +116,8 @@ class Supervisor:
             time.sleep(0.2)
 
     def _open(self) -> Engine:
-        self.engine = engine = Engine(self.cable, log=self.log)
-        open_engine(self.cable, engine)
+        self.engine = engine = Engine(self.cable.engine_settings(), log=self.log)
+        open_engine(engine)
         self.server = ControlServer(self.paths.control(self.cable.name), engine)
         self.server.handlers["reload"] = self._reload
         if os.environ.get(TEST_FAULTS) == "1":
@@ -264,7 +264,7 @@ class Supervisor:
             for f in ("local", "port", "bridge", "dhcp", "mac", "mtu", "ipv4_only", "source")
             if getattr(new, f) != getattr(old, f)
         ]
-        self.engine.reload(new)
+        self.engine.reload(new.engine_settings())
         self.cable = new
         note = f"; restart to apply {', '.join(changed)}" if changed else ""
         self.log.info("reloaded: %d remotes%s", len(new.remotes), note)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 
-from systemd import daemon
-
 
 def enabled() -> bool:
     return bool(os.environ.get("NOTIFY_SOCKET"))
@@ -14,6 +12,8 @@ def enabled() -> bool:
 def notify(*fields: str) -> None:
     """Send 'READY=1', 'STATUS=...', 'WATCHDOG=1', 'STOPPING=1', ... in one message."""
     if enabled():
+        from systemd import daemon  # only under systemd: the engine stays small elsewhere
+
         daemon.notify("\n".join(fields))
 
 

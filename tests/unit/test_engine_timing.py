@@ -42,7 +42,7 @@ def engine(remotes: list[str], clock: Clock) -> Engine:
     cable = build_cable(
         {"name": "t", "port": free_port(), "local": "none", "ipv4_only": True, "remotes": remotes}
     )
-    e = Engine(cable, clock=clock)
+    e = Engine(cable.engine_settings(), clock=clock)
     e.open()
     return e
 

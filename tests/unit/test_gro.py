@@ -21,13 +21,22 @@ def csum(data: bytes) -> int:
     return ~s & 0xFFFF
 
 
-def tcp_frame(v: int, seq: int, payload: bytes, flags: int = 0x10, ip_id: int = 7, opts: bytes = b"") -> bytes:
-    src, dst = (bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2])) if v == 4 else (
-        bytes.fromhex("fd00" + "00" * 13 + "01"), bytes.fromhex("fd00" + "00" * 13 + "02"))
+def tcp_frame(
+    v: int, seq: int, payload: bytes, flags: int = 0x10, ip_id: int = 7, opts: bytes = b""
+) -> bytes:
+    src, dst = (
+        (bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2]))
+        if v == 4
+        else (bytes.fromhex("fd00" + "00" * 13 + "01"), bytes.fromhex("fd00" + "00" * 13 + "02"))
+    )
     doff = (20 + len(opts)) // 4
     tcp = struct.pack("!HHIIBBHHH", 40000, 5201, seq, 99, doff << 4, flags, 501, 0, 0) + opts
     tcp_len = len(tcp) + len(payload)
-    pseudo = src + dst + (struct.pack("!BBH", 0, 6, tcp_len) if v == 4 else struct.pack("!IxxxB", tcp_len, 6))
+    pseudo = (
+        src
+        + dst
+        + (struct.pack("!BBH", 0, 6, tcp_len) if v == 4 else struct.pack("!IxxxB", tcp_len, 6))
+    )
     check = csum(pseudo + tcp + payload)
     tcp = tcp[:16] + struct.pack("!H", check) + tcp[18:]
     if v == 4:
@@ -59,7 +68,11 @@ def kernel_tso(vnet: bytes, frame: bytes) -> list[bytes]:
         tcp[16:18] = b"\0\0"
         src, dst = (head[26:30], head[30:34]) if v == 4 else (head[22:38], head[38:54])
         tcp_len = len(tcp) + len(payload)
-        pseudo = src + dst + (struct.pack("!BBH", 0, 6, tcp_len) if v == 4 else struct.pack("!IxxxB", tcp_len, 6))
+        pseudo = (
+            src
+            + dst
+            + (struct.pack("!BBH", 0, 6, tcp_len) if v == 4 else struct.pack("!IxxxB", tcp_len, 6))
+        )
         tcp[16:18] = csum(pseudo + bytes(tcp) + payload).to_bytes(2, "big")
         if v == 4:
             ip = bytearray(head[14:34])
@@ -87,13 +100,21 @@ def test_a_run_of_segments_becomes_one_super_frame_that_segments_back_exactly(v:
     data = os.urandom(1388 * 9 + 500)
     mss, seq0 = 1388, 0xFFFFF000  # the sequence number wraps inside the run
     opts = bytes.fromhex("0101080a000100020003000400")[:12]  # NOP NOP timestamps
-    segs = [tcp_frame(v, (seq0 + i) & 0xFFFFFFFF, data[i : i + mss], ip_id=100 + i // mss, opts=opts)
-            for i in range(0, len(data), mss)]
-    segs[-1] = tcp_frame(v, (seq0 + 9 * mss) & 0xFFFFFFFF, data[9 * mss:], flags=0x18, ip_id=109, opts=opts)
+    segs = [
+        tcp_frame(v, (seq0 + i) & 0xFFFFFFFF, data[i : i + mss], ip_id=100 + i // mss, opts=opts)
+        for i in range(0, len(data), mss)
+    ]
+    segs[-1] = tcp_frame(
+        v, (seq0 + 9 * mss) & 0xFFFFFFFF, data[9 * mss :], flags=0x18, ip_id=109, opts=opts
+    )
     (write,) = writes_of(segs)
     vnet, frame = write[0], b"".join(write[1:])
-    assert gro.VNET_HDR.unpack(vnet)[:4] == (gro.NEEDS_CSUM, gro.GSO_TCPV4 if v == 4 else gro.GSO_TCPV6,
-                                              14 + (20 if v == 4 else 40) + 32, mss)
+    assert gro.VNET_HDR.unpack(vnet)[:4] == (
+        gro.NEEDS_CSUM,
+        gro.GSO_TCPV4 if v == 4 else gro.GSO_TCPV6,
+        14 + (20 if v == 4 else 40) + 32,
+        mss,
+    )
     if v == 4:
         assert csum(frame[14:34]) == 0  # a valid IP header checksum
     assert kernel_tso(vnet, frame) == segs
@@ -108,13 +129,22 @@ def test_anything_else_passes_through_in_order() -> None:
     writes = writes_of([*a, gap, syn, arp, pure_ack])
     assert len(writes) == 5
     assert writes[0][0][:2] == bytes([gro.NEEDS_CSUM, gro.GSO_TCPV4])
-    assert [w for w in writes[1:]] == [[gro.PLAIN, gap], [gro.PLAIN, syn], [gro.PLAIN, arp], [gro.PLAIN, pure_ack]]
+    assert list(writes[1:]) == [
+        [gro.PLAIN, gap],
+        [gro.PLAIN, syn],
+        [gro.PLAIN, arp],
+        [gro.PLAIN, pure_ack],
+    ]
 
 
 def test_runs_end_at_psh_a_short_segment_and_the_size_limits() -> None:
     psh = [tcp_frame(4, i * 100, bytes(100), flags=0x18 if i == 1 else 0x10) for i in range(4)]
     assert [len(w) - 2 for w in writes_of(psh)] == [2, 2]  # [0,1(PSH)] then [2,3]
-    short = [tcp_frame(4, 0, bytes(100)), tcp_frame(4, 100, bytes(50)), tcp_frame(4, 150, bytes(100))]
+    short = [
+        tcp_frame(4, 0, bytes(100)),
+        tcp_frame(4, 100, bytes(50)),
+        tcp_frame(4, 150, bytes(100)),
+    ]
     assert [len(w) for w in writes_of(short)] == [4, 2]  # a shorter segment ends a run
     many = [tcp_frame(4, i * 1000, bytes(1000)) for i in range(70)]
     assert [len(w) - 2 for w in writes_of(many)] == [64, 6]
@@ -123,6 +153,6 @@ def test_runs_end_at_psh_a_short_segment_and_the_size_limits() -> None:
 def test_different_flows_and_headers_do_not_mix() -> None:
     a = tcp_frame(4, 0, bytes(100))
     b = tcp_frame(4, 100, bytes(100))
-    other_window = b[:14 + 34] + b"\x00\x01" + b[14 + 36:]  # window differs
+    other_window = b[: 14 + 34] + b"\x00\x01" + b[14 + 36 :]  # window differs
     assert len(writes_of([a, other_window])) == 2
     assert len(writes_of([a, b])) == 1

@@ -1,0 +1,146 @@
+"""python -m bench: rrqctl against kernel VXLAN, OpenVPN and tinc, in one run, on this machine.
+
+Two network namespaces on a veth underlay; every overlay at MTU 1400; iperf3 TCP (1 and 4
+streams), UDP 64-byte packets per second and ping RTT; medians of --repeat runs; ratios
+against the targets. Needs root and iperf3, openvpn, tinc (`make bench` installs them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+from bench.lab import lab
+from bench.measure import Result, measure
+from bench.tunnels import VARIANTS
+
+TARGETS = (
+    # (what, ours, metric, peer, factor, higher is better)
+    ("plain TCP 1-stream >= 1.5x tinc (no cipher)", "rrqctl-plain", "tcp1", "tinc-none", 1.5, True),
+    (
+        "sealed TCP 1-stream >= 1.3x OpenVPN AES-256-GCM",
+        "rrqctl-sealed",
+        "tcp1",
+        "openvpn-gcm",
+        1.3,
+        True,
+    ),
+    ("64-byte pps >= 1.3x tinc (no cipher)", "rrqctl-plain", "udp64", "tinc-none", 1.3, True),
+    ("ping RTT <= tinc's", "rrqctl-plain", "rtt", "tinc-none", 1.0, False),
+)
+RSS_LIMIT_MB = 40.0
+
+
+def say(line: str) -> None:
+    print(line, flush=True)
+
+
+def fmt(v: float | None, spec: str) -> str:
+    return "-" if v is None else format(v, spec)
+
+
+def table(results: dict[str, Result]) -> list[str]:
+    base = results.get("tinc-none")
+    rows = [
+        [
+            "variant",
+            "TCP 1 Mb/s",
+            "TCP 4 Mb/s",
+            "UDP 64 B pps",
+            "RTT ms",
+            "CPU %/proc",
+            "RSS MB",
+            "TCP1 vs tinc",
+        ]
+    ]
+    for name, r in results.items():
+        ratio = None
+        if base and base.median("tcp1") and r.median("tcp1"):
+            ratio = r.median("tcp1") / base.median("tcp1")  # type: ignore[operator]
+        rows.append(
+            [
+                VARIANTS[name][0],
+                fmt(r.median("tcp1"), ".0f"),
+                fmt(r.median("tcp4"), ".0f"),
+                fmt(r.median("udp64"), ".0f"),
+                fmt(r.median("rtt"), ".3f"),
+                fmt(r.median("cpu"), ".0f"),
+                fmt(r.rss or None, ".1f"),
+                fmt(ratio, ".2f") + ("x" if ratio else ""),
+            ]
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return (
+        [
+            "| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |"
+            for row in rows[:1]
+        ]
+        + ["|" + "|".join("-" * (w + 2) for w in widths) + "|"]
+        + [
+            "| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |"
+            for row in rows[1:]
+        ]
+    )
+
+
+def verdicts(results: dict[str, Result]) -> list[str]:
+    out = []
+    for what, ours, metric, peer, factor, higher in TARGETS:
+        if ours not in results or peer not in results:
+            continue
+        a, b = results[ours].median(metric), results[peer].median(metric)
+        if a is None or b is None:
+            continue
+        ok = a >= factor * b if higher else a <= factor * b
+        out.append(f"{'PASS' if ok else 'MISS'}  {what}: {a:.3f} vs {b:.3f} ({a / b:.2f}x)")
+    for name in ("rrqctl-plain", "rrqctl-sealed"):
+        if name in results:
+            rss = results[name].rss
+            verdict = "PASS" if rss <= RSS_LIMIT_MB else "MISS"
+            out.append(f"{verdict}  {name} engine RSS <= 40 MB: {rss:.1f} MB")
+    return out
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
+    p.add_argument(
+        "--seconds", type=float, default=5.0, help="length of each iperf3 run (default 5)"
+    )
+    p.add_argument(
+        "--repeat", type=int, default=3, help="runs per measurement; medians are shown (default 3)"
+    )
+    p.add_argument("--only", help="comma separated variants: " + ",".join(VARIANTS))
+    args = p.parse_args()
+    if os.geteuid() != 0:
+        print("bench: needs root (network namespaces, taps)", file=sys.stderr)
+        return 2
+    names = args.only.split(",") if args.only else list(VARIANTS)
+    results: dict[str, Result] = {name: Result() for name in names}
+    t0 = time.monotonic()
+    # Rounds go through every variant in turn, so a slow spell of this shared machine
+    # falls on all of them alike; the table shows medians over rounds.
+    for rnd in range(args.repeat):
+        for name in names:
+            title, setup = VARIANTS[name]
+            print(f"round {rnd + 1}/{args.repeat}, {title}: ", end="", flush=True)
+            with lab() as lb:
+                pids = setup(lb)
+                lb.wait_overlay()
+                measure(lb, pids, args.seconds, results[name], say)
+    took = time.monotonic() - t0
+    say(
+        f"\n{len(names)} variants in {took:.0f} s; medians of {args.repeat} rounds of {args.seconds:g} s;"
+    )
+    say(f"overlay MTU 1400, two namespaces on a veth underlay, {os.cpu_count()} cores\n")
+    for line in table(results):
+        say(line)
+    say("")
+    for line in verdicts(results):
+        say(line)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
