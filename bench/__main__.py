@@ -131,7 +131,8 @@ def main() -> int:
                 measure(lb, pids, args.seconds, results[name], say)
     took = time.monotonic() - t0
     say(
-        f"\n{len(names)} variants in {took:.0f} s; medians of {args.repeat} rounds of {args.seconds:g} s;"
+        f"\n{len(names)} variants in {took:.0f} s; "
+        f"medians of {args.repeat} rounds of {args.seconds:g} s;"
     )
     say(f"overlay MTU 1400, two namespaces on a veth underlay, {os.cpu_count()} cores\n")
     for line in table(results):

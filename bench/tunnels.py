@@ -215,7 +215,8 @@ def _tinc(lab: Lab, cipher: bool) -> list[int]:
             capture_output=True,
         )
         (d / "rsa_key.priv").chmod(0o600)
-        conf = f"Name = {name}\nMode = switch\nDeviceType = tap\nInterface = ov0\nAddressFamily = ipv4\n"
+        conf = f"Name = {name}\nMode = switch\nDeviceType = tap\nInterface = ov0\n"
+        conf += "AddressFamily = ipv4\n"
         if side == 0:
             conf += "ConnectTo = b\n"
         (d / "tinc.conf").write_text(conf)

@@ -1,11 +1,15 @@
-"""Receive-side coalescing: runs of TCP segments of one flow become one TSO super-frame.
+"""Receive-side coalescing: runs of segments of one flow become one super-frame for the tap.
 
 Frames for the tap arrive one per datagram (the wire format never changes). Consecutive
-segments of the same TCP flow -- same headers, contiguous sequence numbers, equal sizes
-but for a shorter last one, only ACK (and a final PSH) -- are handed to the kernel as one
-frame with a virtio_net_hdr asking for GSO (TCPv4/TCPv6) and a partial checksum, so the
-kernel's TCP receive path runs once per run instead of once per segment. Anything else
-goes through unchanged, and order is always kept.
+segments of one flow are handed to the kernel as one frame with a virtio_net_hdr asking for
+GSO and a partial checksum, so the kernel's receive path runs once per run, not per frame:
+
+- TCP: same headers, contiguous sequence numbers, equal sizes but for a shorter last one,
+  only ACK (and a final PSH) set -> GSO TCPv4/TCPv6;
+- UDP: same addresses and ports, equal sizes but for a shorter last one -> GSO UDP_L4
+  (Linux 6.2 and later; the kernel splits it again at the same datagram boundaries).
+
+Anything else goes through unchanged, and order is always kept.
 """
 
 from __future__ import annotations
@@ -15,83 +19,86 @@ import struct
 VNET_HDR = struct.Struct("=BBHHHH")  # flags, gso_type, hdr_len, gso_size, csum_start, csum_offset
 VNET_HDR_LEN = VNET_HDR.size  # 10
 NEEDS_CSUM = 1
-GSO_TCPV4, GSO_TCPV6 = 1, 4
+GSO_TCPV4, GSO_UDP_L4, GSO_TCPV6 = 1, 5, 4
 PLAIN = bytes(VNET_HDR_LEN)  # no offload: the frame is complete as it is
 ETH_LEN = 14
 MAX_RUN = 64
 MAX_BYTES = 65000
+TCP, UDP = 6, 17
 TCP_ACK, TCP_PSH = 0x10, 0x08
-# Only these may be set in a coalesced segment (PSH only on the last one)
-FLAGS_OK = TCP_ACK | TCP_PSH
+FLAGS_OK = TCP_ACK | TCP_PSH  # only these may be set in a coalesced TCP segment
+
+_IP4 = struct.Struct("!BBHHHBB2x4s4s")  # version/IHL, tos, total, id, frag, ttl, proto, src, dst
+_IP6 = struct.Struct(
+    "!IHBB16s16s"
+)  # version/class/flow, payload length, next header, hops, src, dst
+_TCP = struct.Struct("!HHIIBBH2xH")  # ports, seq, ack, data offset, flags, window, urgent
+_UDP = struct.Struct("!HHHH")  # ports, length, checksum
 
 
 class Segment:
-    """The parts of one TCP-over-Ethernet frame that decide whether it can join a run."""
+    """The parts of one frame that decide whether it can join a run."""
 
-    __slots__ = ("flags", "frame", "hlen", "key", "l3", "payload_len", "seq")
+    __slots__ = ("flags", "frame", "hlen", "key", "l3", "l4", "payload_len", "proto", "seq")
 
     def __init__(
-        self, frame: bytes, l3: int, hlen: int, seq: int, *, flags: int, key: object
+        self, frame: bytes, l3: int, l4: int, hlen: int, *, proto: int, key: object
     ) -> None:
         self.frame = frame
         self.l3 = l3  # 4 or 6
-        self.hlen = hlen  # Ethernet + IP + TCP header bytes
-        self.seq = seq
-        self.flags = flags
+        self.l4 = l4  # where the TCP/UDP header starts
+        self.hlen = hlen  # Ethernet + IP + TCP/UDP header bytes
+        self.proto = proto
         self.key = key  # everything that must be equal along a run
         self.payload_len = len(frame) - hlen
-
-
-# IPv4 (no options) + TCP, and IPv6 (no extension headers) + TCP, from the Ethernet payload
-_V4 = struct.Struct("!BBHHHBB2x4s4sHHIIBBH2xH")
-_V6 = struct.Struct("!IHBB16s16sHHIIBBH2xH")
+        self.seq = 0
+        self.flags = 0
 
 
 def parse(frame: bytes) -> Segment | None:
-    """The frame as a coalescable TCP segment, or None (not TCP, options, fragments, SYN ...)."""
+    """The frame as a coalescable TCP or UDP segment, or None."""
     n = len(frame)
-    if n < ETH_LEN + 40:
-        return None
     etype = frame[12:14]
-    if etype == b"\x08\x00":
-        (
-            vihl,
-            tos,
-            total,
-            _,
-            frag,
-            ttl,
-            proto,
-            src,
-            dst,
-            sport,
-            dport,
-            seq,
-            ack,
-            doff,
-            flags,
-            win,
-            urg,
-        ) = _V4.unpack_from(frame, ETH_LEN)
-        # IHL 5 (no IP options), TCP, neither a fragment nor more fragments, not padded
-        if vihl != 0x45 or proto != 6 or frag & 0x3FFF or total + ETH_LEN != n:
+    if etype == b"\x08\x00" and n >= ETH_LEN + 28:
+        vihl, tos, total, _, frag, ttl, proto, src, dst = _IP4.unpack_from(frame, ETH_LEN)
+        # IHL 5 (no IP options), neither a fragment nor more fragments, not padded
+        if vihl != 0x45 or frag & 0x3FFF or total + ETH_LEN != n:
             return None
-        tcp, l3, ip_key = ETH_LEN + 20, 4, (tos, ttl, src, dst)
-    elif etype == b"\x86\xdd" and n >= ETH_LEN + 60:
-        vtc, plen, nh, hop, src, dst, sport, dport, seq, ack, doff, flags, win, urg = (
-            _V6.unpack_from(frame, ETH_LEN)
-        )
-        if nh != 6 or plen + ETH_LEN + 40 != n:  # TCP right after the header; not padded
+        l3, l4, ip_key = 4, ETH_LEN + 20, (tos, ttl, src, dst)
+    elif etype == b"\x86\xdd" and n >= ETH_LEN + 48:
+        vtc, plen, proto, hop, src, dst = _IP6.unpack_from(frame, ETH_LEN)
+        if plen + ETH_LEN + 40 != n:  # no extension headers are followed; not padded
             return None
-        tcp, l3, ip_key = ETH_LEN + 40, 6, (vtc, hop, src, dst)
+        l3, l4, ip_key = 6, ETH_LEN + 40, (vtc, hop, src, dst)
     else:
         return None
-    hlen = tcp + (doff >> 4) * 4
+    if proto == TCP:
+        return _tcp(frame, n, l3, l4, ip_key)
+    if proto == UDP:
+        return _udp(frame, n, l3, l4, ip_key)
+    return None
+
+
+def _tcp(frame: bytes, n: int, l3: int, l4: int, ip_key: tuple[object, ...]) -> Segment | None:
+    if n < l4 + 20:
+        return None
+    sport, dport, seq, ack, doff, flags, win, urg = _TCP.unpack_from(frame, l4)
+    hlen = l4 + (doff >> 4) * 4
     if doff & 0x0F or doff < 0x50 or flags & ~FLAGS_OK or not flags & TCP_ACK or n <= hlen:
         return None  # reserved bits, a bad offset, SYN/FIN/RST/URG/ECN, or no payload
     # everything but sequence number, IP id, lengths, checksums and PSH must match along a run
-    key = (frame[0:14], ip_key, sport, dport, ack, win, urg, frame[tcp + 20 : hlen])
-    return Segment(frame, l3, hlen, seq, flags=flags, key=key)
+    key = (TCP, frame[0:14], ip_key, sport, dport, ack, win, urg, frame[l4 + 20 : hlen])
+    seg = Segment(frame, l3, l4, hlen, proto=TCP, key=key)
+    seg.seq = seq
+    seg.flags = flags
+    return seg
+
+
+def _udp(frame: bytes, n: int, l3: int, l4: int, ip_key: tuple[object, ...]) -> Segment | None:
+    sport, dport, length, check = _UDP.unpack_from(frame, l4)
+    if length != n - l4 or length <= 8 or (l3 == 4 and check == 0):
+        return None  # a length that does not fit, no payload, or no checksum to keep
+    return Segment(frame, l3, l4, l4 + 8, proto=UDP, key=(UDP, frame[0:14], ip_key, sport, dport))
 
 
 def _fold(s: int) -> int:
@@ -100,46 +107,54 @@ def _fold(s: int) -> int:
     return s
 
 
-def _pseudo_sum(first: bytes, l3: int, tcp_len: int) -> int:
-    """The TCP pseudo-header sum, folded, not inverted: what CHECKSUM_PARTIAL expects."""
-    addrs = first[26:34] if l3 == 4 else first[22:54]
-    s = sum(struct.unpack(f"!{len(addrs) // 2}H", addrs)) + 6 + tcp_len
-    return _fold(s)
+def _pseudo_sum(frame: bytes, l3: int, proto: int, l4_len: int) -> int:
+    """The pseudo-header sum, folded, not inverted: what CHECKSUM_PARTIAL expects."""
+    addrs = frame[26:34] if l3 == 4 else frame[22:54]
+    return _fold(sum(struct.unpack(f"!{len(addrs) // 2}H", addrs)) + proto + l4_len)
 
 
 def superframe(run: list[Segment]) -> list[bytes | memoryview]:
     """iovecs for one tap write: virtio_net_hdr, the first segment's headers (lengths and
     checksums fixed up for the whole run), then every segment's payload."""
     first = run[0]
-    f = first.frame
-    hlen = first.hlen
-    payload = sum(s.payload_len for s in run)
+    f, hlen, l4 = first.frame, first.hlen, first.l4
+    l4_len = hlen - l4 + sum(s.payload_len for s in run)
     head = bytearray(f[:hlen])
-    tcp = ETH_LEN + (20 if first.l3 == 4 else 40)
     if first.l3 == 4:
-        head[16:18] = (hlen - ETH_LEN + payload).to_bytes(2, "big")
+        head[16:18] = (20 + l4_len).to_bytes(2, "big")
         head[24:26] = b"\0\0"
-        ipsum = sum(struct.unpack("!10H", bytes(head[14:34])))
-        head[24:26] = (~_fold(ipsum) & 0xFFFF).to_bytes(2, "big")
-        gso = GSO_TCPV4
+        head[24:26] = (~_fold(sum(struct.unpack("!10H", bytes(head[14:34])))) & 0xFFFF).to_bytes(
+            2, "big"
+        )
     else:
-        head[18:20] = (hlen - ETH_LEN - 40 + payload).to_bytes(2, "big")
-        gso = GSO_TCPV6
-    head[tcp + 13] |= run[-1].flags & TCP_PSH
-    tcp_len = hlen - tcp + payload
-    head[tcp + 16 : tcp + 18] = _pseudo_sum(f, first.l3, tcp_len).to_bytes(2, "big")
-    vnet = VNET_HDR.pack(NEEDS_CSUM, gso, hlen, first.payload_len, tcp, 16)
+        head[18:20] = l4_len.to_bytes(2, "big")
+    if first.proto == TCP:
+        head[l4 + 13] |= run[-1].flags & TCP_PSH
+        csum_at = 16
+        gso = GSO_TCPV4 if first.l3 == 4 else GSO_TCPV6
+    else:
+        head[l4 + 4 : l4 + 6] = l4_len.to_bytes(2, "big")
+        csum_at = 6
+        gso = GSO_UDP_L4
+    head[l4 + csum_at : l4 + csum_at + 2] = _pseudo_sum(f, first.l3, first.proto, l4_len).to_bytes(
+        2, "big"
+    )
+    vnet = VNET_HDR.pack(NEEDS_CSUM, gso, hlen, first.payload_len, l4, csum_at)
     return [vnet, bytes(head)] + [memoryview(s.frame)[s.hlen :] for s in run]
 
 
 class Write:
-    """One write to the tap: its iovecs, and the frames it carries (to fall back on)."""
+    """One write to the tap: its iovecs, the frames it carries (to fall back on), the kind."""
 
-    __slots__ = ("frames", "iov")
+    __slots__ = ("frames", "iov", "nbytes", "proto")
 
-    def __init__(self, iov: list[bytes | memoryview], frames: list[bytes]) -> None:
+    def __init__(
+        self, iov: list[bytes | memoryview], frames: list[bytes], nbytes: int, proto: int = 0
+    ) -> None:
         self.iov = iov
         self.frames = frames
+        self.nbytes = nbytes  # the frames' bytes, for the counters
+        self.proto = proto  # TCP or UDP for a super-frame, 0 for a plain frame
 
 
 class Coalescer:
@@ -149,9 +164,12 @@ class Coalescer:
         self.run: list[Segment] = []
         self.run_bytes = 0
         self.writes: list[Write] = []
+        self.protocols = {TCP, UDP}  # what may still be coalesced (the kernel may refuse UDP)
 
     def add(self, frame: bytes) -> None:
         seg = parse(frame)
+        if seg is not None and seg.proto not in self.protocols:
+            seg = None
         run = self.run
         if seg is not None and run and self._joins(seg):
             run.append(seg)
@@ -161,7 +179,7 @@ class Coalescer:
             return
         self._close()
         if seg is None:
-            self.writes.append(Write([PLAIN, frame], [frame]))
+            self.writes.append(Write([PLAIN, frame], [frame], len(frame)))
         else:
             self.run = [seg]
             self.run_bytes = seg.payload_len
@@ -169,24 +187,29 @@ class Coalescer:
     def _joins(self, seg: Segment) -> bool:
         run = self.run
         last, first = run[-1], run[0]
-        return (
-            seg.key == first.key
-            and seg.seq == (last.seq + last.payload_len) & 0xFFFFFFFF
-            and last.payload_len == first.payload_len  # only the last may be shorter
-            and seg.payload_len <= first.payload_len
-            and not last.flags & TCP_PSH
-            and self.run_bytes + seg.payload_len + first.hlen <= MAX_BYTES
-        )
+        if (
+            seg.key != first.key
+            or last.payload_len != first.payload_len  # only the last may be shorter
+            or seg.payload_len > first.payload_len
+            or self.run_bytes + seg.payload_len + first.hlen > MAX_BYTES
+        ):
+            return False
+        if seg.proto == TCP:
+            return (
+                seg.seq == (last.seq + last.payload_len) & 0xFFFFFFFF and not last.flags & TCP_PSH
+            )
+        return True
 
     def _close(self) -> None:
         run = self.run
         if not run:
             return
         frames = [s.frame for s in run]
+        nbytes = self.run_bytes + len(run) * run[0].hlen
         if len(run) == 1:
-            self.writes.append(Write([PLAIN, frames[0]], frames))
+            self.writes.append(Write([PLAIN, frames[0]], frames, nbytes))
         else:
-            self.writes.append(Write(superframe(run), frames))
+            self.writes.append(Write(superframe(run), frames, nbytes, run[0].proto))
         self.run = []
         self.run_bytes = 0
 

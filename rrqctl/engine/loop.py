@@ -553,21 +553,29 @@ class Engine:
             try:
                 port.writev(w.iov)
             except OSError as e:
-                if e.errno == errno.EINVAL and len(w.frames) > 1:
-                    self._no_coalescing(e)
+                if e.errno == errno.EINVAL and w.proto:
+                    gro.protocols.discard(w.proto)  # this kernel will not take such frames
+                    self.log.warning(
+                        "the tap refused a coalesced %s frame (%s): writing them one by one",
+                        "TCP" if w.proto == 6 else "UDP",
+                        e.strerror,
+                    )
                     for f in w.frames:
-                        self._write_local(f)
+                        self._write_one(port, ch, f)
                     continue
                 self._local_write_failed(e, len(w.frames))
             else:
                 ch.tx_frames += len(w.frames)
-                ch.tx_bytes += sum(len(f) for f in w.frames)
+                ch.tx_bytes += w.nbytes
 
-    def _no_coalescing(self, e: OSError) -> None:
-        self.log.warning(
-            "the tap refused a coalesced frame (%s): writing frames one by one", e.strerror
-        )
-        self._gro = None
+    def _write_one(self, port: TapPort, ch: Channel, frame: bytes) -> None:
+        try:
+            port.write(frame)
+        except OSError as e:
+            self._local_write_failed(e, 1)
+        else:
+            ch.tx_frames += 1
+            ch.tx_bytes += len(frame)
 
     def _local_write_failed(self, e: OSError, frames: int) -> None:
         ch = self.local

@@ -214,7 +214,8 @@ class UdpPort:
                 size = int.from_bytes(data[:4], sys.byteorder)
         if size >= n or size <= 0:
             return [bytes(view[:n])], (addr[0], addr[1])
-        return [bytes(view[i : min(i + size, n)]) for i in range(0, n, size)], (addr[0], addr[1])
+        view = view[:n]  # slices past the end stop at it: the last datagram may be shorter
+        return [bytes(view[i : i + size]) for i in range(0, n, size)], (addr[0], addr[1])
 
     def send(self, datagrams: list[bytes], addr: SockKey) -> None:
         """Send datagrams to addr in order; runs of equal size as one GSO call."""

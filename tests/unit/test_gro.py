@@ -156,3 +156,91 @@ def test_different_flows_and_headers_do_not_mix() -> None:
     other_window = b[: 14 + 34] + b"\x00\x01" + b[14 + 36 :]  # window differs
     assert len(writes_of([a, other_window])) == 2
     assert len(writes_of([a, b])) == 1
+
+
+def udp_frame(v: int, payload: bytes, ip_id: int = 7, sport: int = 40000) -> bytes:
+    src, dst = (
+        (bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2]))
+        if v == 4
+        else (bytes.fromhex("fd00" + "00" * 13 + "01"), bytes.fromhex("fd00" + "00" * 13 + "02"))
+    )
+    udp_len = 8 + len(payload)
+    pseudo = (
+        src
+        + dst
+        + (struct.pack("!BBH", 0, 17, udp_len) if v == 4 else struct.pack("!IxxxB", udp_len, 17))
+    )
+    udp = struct.pack("!HHHH", sport, 5201, udp_len, 0)
+    check = csum(pseudo + udp + payload) or 0xFFFF
+    udp = udp[:6] + struct.pack("!H", check)
+    if v == 4:
+        ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + udp_len, ip_id, 0x4000, 64, 17, 0, src, dst)
+        ip = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
+        return MAC + b"\x08\x00" + ip + udp + payload
+    ip = struct.pack("!IHBB16s16s", 0x60000000, udp_len, 17, 64, src, dst)
+    return MAC + b"\x86\xdd" + ip + udp + payload
+
+
+def kernel_uso(vnet: bytes, frame: bytes) -> list[bytes]:
+    """What the kernel's UDP GSO makes of a GSO_UDP_L4 frame (the reference we invert)."""
+    flags, gso_type, hlen, size, cstart, coff = gro.VNET_HDR.unpack(vnet)
+    assert (flags, gso_type, coff) == (gro.NEEDS_CSUM, gro.GSO_UDP_L4, 6)
+    v = 4 if frame[12:14] == b"\x08\x00" else 6
+    head, data = frame[:hlen], frame[hlen:]
+    ip_id0 = int.from_bytes(head[18:20], "big")
+    out = []
+    for i in range(0, len(data), size):
+        payload = bytes(data[i : i + size])
+        udp_len = 8 + len(payload)
+        src, dst = (head[26:30], head[30:34]) if v == 4 else (head[22:38], head[38:54])
+        pseudo = (
+            src
+            + dst
+            + (
+                struct.pack("!BBH", 0, 17, udp_len)
+                if v == 4
+                else struct.pack("!IxxxB", udp_len, 17)
+            )
+        )
+        udp = bytes(head[cstart : cstart + 4]) + struct.pack("!HH", udp_len, 0)
+        udp = udp[:6] + struct.pack("!H", csum(pseudo + udp + payload) or 0xFFFF)
+        if v == 4:
+            ip = bytearray(head[14:34])
+            ip[2:4] = (20 + udp_len).to_bytes(2, "big")
+            ip[4:6] = ((ip_id0 + i // size) & 0xFFFF).to_bytes(2, "big")
+            ip[10:12] = b"\0\0"
+            ip[10:12] = csum(bytes(ip)).to_bytes(2, "big")
+        else:
+            ip = bytearray(head[14:54])
+            ip[4:6] = udp_len.to_bytes(2, "big")
+        out.append(bytes(head[:14]) + bytes(ip) + udp + payload)
+    return out
+
+
+@pytest.mark.parametrize("v", [4, 6])
+def test_a_run_of_udp_datagrams_becomes_one_udp_l4_super_frame_that_splits_back_exactly(
+    v: int,
+) -> None:
+    grams = [udp_frame(v, os.urandom(64), ip_id=300 + i) for i in range(20)] + [
+        udp_frame(v, os.urandom(10), 320)
+    ]
+    (write,) = writes_of(grams)
+    vnet, frame = write[0], b"".join(write[1:])
+    assert gro.VNET_HDR.unpack(vnet)[3] == 64
+    assert kernel_uso(vnet, frame) == grams
+
+
+def test_udp_of_other_flows_or_without_checksum_is_not_mixed() -> None:
+    a = udp_frame(4, bytes(64))
+    other_port = udp_frame(4, bytes(64), sport=40001)
+    no_csum = a[: 14 + 26] + b"\0\0" + a[14 + 28 :]
+    assert len(writes_of([a, other_port])) == 2
+    assert len(writes_of([a, no_csum])) == 2
+
+
+def test_a_refused_protocol_is_no_longer_coalesced() -> None:
+    c = gro.Coalescer()
+    c.protocols.discard(gro.UDP)
+    for f in [udp_frame(4, bytes(64)) for _ in range(3)]:
+        c.add(f)
+    assert [w.proto for w in c.flush()] == [0, 0, 0]
