@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: demo check test lint bench deb clean
+.PHONY: demo check test lint bench deb man clean
 
 demo:
 	@sh tools/bootstrap.sh demo
@@ -35,3 +35,6 @@ deb:
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
+
+man:
+	$(PY) -m rrqctl.manpages man

@@ -1,0 +1,49 @@
+"""Documentation stays true: man pages as generated from the option tables, readable by man;
+the README opens with its two set-up commands."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from rrqctl import manpages
+
+REPO = Path(__file__).parents[2]
+
+
+@pytest.mark.parametrize("name", sorted(manpages.PAGES))
+def test_committed_man_page_is_what_the_generator_makes(name: str) -> None:
+    assert (REPO / "man" / name).read_text() == manpages.PAGES[name](), (
+        "run: python -m rrqctl.manpages man"
+    )
+
+
+@pytest.mark.skipif(shutil.which("man") is None, reason="man-db is not installed")
+@pytest.mark.parametrize("name", sorted(manpages.PAGES))
+def test_man_renders_the_page_without_warnings(name: str) -> None:
+    r = subprocess.run(
+        ["man", "--warnings", "-E", "UTF-8", "-l", "-Tutf8", "-Z", str(REPO / "man" / name)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "MANWIDTH": "80", "LC_ALL": "C.UTF-8"},
+    )
+    assert r.returncode == 0 and r.stderr == ""
+
+
+def test_every_interfaces_option_is_in_the_ifupdown_page() -> None:
+    from rrqctl.config.options import OPTIONS
+
+    page = (REPO / "man" / "rrqnet-ifupdown.8").read_text()
+    for o in OPTIONS:
+        assert manpages.esc(o.name) in page
+
+
+def test_readme_starts_with_exactly_the_two_setup_commands() -> None:
+    lines = (REPO / "README.md").read_text().splitlines()
+    block = lines[lines.index("```sh") + 1 : lines.index("```")]
+    assert [line.split("#")[0].strip() for line in block] == ["make demo", "make check"]
+    assert lines.index("```sh") <= 2
