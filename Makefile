@@ -31,7 +31,7 @@ bench:
 
 deb:
 	@sh tools/bootstrap.sh check
-	$(PY) -m tests.packaging.build
+	$(PY) -m tests.packaging.trixie build
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -13,6 +13,7 @@ from rrqctl.cli import main
 from tests.netlab import BIN
 
 REPO = Path(__file__).parents[2]
+pytestmark = pytest.mark.system
 
 
 def mode(p: Path) -> int:

@@ -10,6 +10,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.netlab import BIN
 from tests.unit.test_engine_timing import free_port
 
@@ -22,6 +24,7 @@ def collect(sock: socket.socket, until: float) -> list[str]:
     return out
 
 
+@pytest.mark.system
 def test_ready_status_watchdog_reloading_stopping_in_order(tmp_path: Path) -> None:
     port = free_port()
     (tmp_path / "interfaces").write_text(
