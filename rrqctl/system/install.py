@@ -28,6 +28,16 @@ def items(rrqctl: str, schedule: str) -> list[Item]:
     out += [
         Item("etc/systemd/system/rrqnet@.service", unit, 0o644),
         Item("etc/systemd/system/rrqnet.target", render.data_file("units", "rrqnet.target"), 0o644),
+        Item(
+            "etc/systemd/system/rrqnet-check.service",
+            render.data_file("units", "rrqnet-check.service").replace("/usr/bin/rrqctl", rrqctl),
+            0o644,
+        ),
+        Item(
+            "etc/systemd/system/rrqnet-check.timer",
+            render.data_file("units", "rrqnet-check.timer"),
+            0o644,
+        ),
         Item("etc/cron.d/rrqnet", render.cron_file(schedule, rrqctl), 0o644),
         Item("etc/rrqnet", None, 0o755),
         Item("etc/rrqnet/conf.d", None, 0o755),

@@ -215,6 +215,6 @@ def test_real_cron_runs_check_and_repairs_a_killed_engine(netlab: Lab, tmp_path:
             "cron to run rrqctl check",
         )
         lines = log.collect(0.2)
-    assert any("CMD" in m and "rrqctl check --quiet" in m for m in lines), lines
+    assert any("CMD" in m and "rrqctl check --quiet" in m for m in lines), lines  # no systemd here
     assert any("mynet0: engine: the engine is not running -> repaired" in m for m in lines), lines
     assert netlab.ping(a, "10.88.0.2")

@@ -20,14 +20,38 @@ REPO = Path(__file__).parents[2]
 BUILD = REPO / "build" / "trixie"
 MIRROR = os.environ.get("RRQCTL_MIRROR", "http://deb.debian.org/debian")
 # In the base: what the install tests use (the package itself brings its own dependencies)
-BASE_PACKAGES = ["systemd", "dbus", "ifupdown", "iproute2", "iputils-ping", "man-db", "procps", "cron"]
-BUILD_PACKAGES = [
-    "build-essential", "debhelper", "dh-python", "pybuild-plugin-pyproject", "python3-all",
-    "python3-setuptools", "python3-cryptography", "python3-hypothesis", "python3-jinja2",
-    "python3-pydantic", "python3-pyroute2", "python3-pytest", "python3-systemd", "lintian",
+BASE_PACKAGES = [
+    "systemd",
+    "dbus",
+    "ifupdown",
+    "iproute2",
+    "iputils-ping",
+    "man-db",
+    "procps",
+    "cron",
 ]
-ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "DEBIAN_FRONTEND": "noninteractive", "LC_ALL": "C.UTF-8",
-       "HOME": "/root"}
+BUILD_PACKAGES = [
+    "build-essential",
+    "debhelper",
+    "dh-python",
+    "pybuild-plugin-pyproject",
+    "python3-all",
+    "python3-setuptools",
+    "python3-cryptography",
+    "python3-hypothesis",
+    "python3-jinja2",
+    "python3-pydantic",
+    "python3-pyroute2",
+    "python3-pytest",
+    "python3-systemd",
+    "lintian",
+]
+ENV = {
+    "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
+    "DEBIAN_FRONTEND": "noninteractive",
+    "LC_ALL": "C.UTF-8",
+    "HOME": "/root",
+}
 
 
 def say(line: str) -> None:
@@ -48,13 +72,32 @@ def base() -> Path:
         subprocess.run(["rm", "-rf", "--one-file-system", str(root)], check=True)
     root.mkdir(parents=True)
     say(f"debootstrap trixie into {root} (about a minute)")
-    subprocess.run(["unshare", "--mount", "--propagation", "private", "debootstrap", "--variant=minbase",
-                    "trixie", str(root), MIRROR], check=True, stdout=subprocess.DEVNULL)
-    (root / "usr/sbin/policy-rc.d").write_text("#!/bin/sh\n# no services start in this root\nexit 101\n")
+    subprocess.run(
+        [
+            "unshare",
+            "--mount",
+            "--propagation",
+            "private",
+            "debootstrap",
+            "--variant=minbase",
+            "trixie",
+            str(root),
+            MIRROR,
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    (root / "usr/sbin/policy-rc.d").write_text(
+        "#!/bin/sh\n# no services start in this root\nexit 101\n"
+    )
     (root / "usr/sbin/policy-rc.d").chmod(0o755)
     chroot(root, ["apt-get", "update", "-qq"])
     say("installing " + " ".join(BASE_PACKAGES))
-    chroot(root, ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *BASE_PACKAGES], quiet=True)
+    chroot(
+        root,
+        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *BASE_PACKAGES],
+        quiet=True,
+    )
     chroot(root, ["apt-get", "clean"])
     stamp.write_text(_stamp())
     return root
@@ -68,7 +111,9 @@ def _script(root: Path, upper: Path | None, lower: Sequence[Path] = ()) -> str:
         merged, work = upper.parent / "merged", upper.parent / "work"
         lowers = ":".join(str(p) for p in [*lower, root])
         lines.append(f"mkdir -p {upper} {work} {merged}")
-        lines.append(f"mount -t overlay ovl -o lowerdir={lowers},upperdir={upper},workdir={work} {merged}")
+        lines.append(
+            f"mount -t overlay ovl -o lowerdir={lowers},upperdir={upper},workdir={work} {merged}"
+        )
         target = merged
     lines += [
         f"mount -t proc proc {target}/proc",
@@ -81,17 +126,41 @@ def _script(root: Path, upper: Path | None, lower: Sequence[Path] = ()) -> str:
     return "; ".join(lines)
 
 
-def chroot(root: Path, argv: Sequence[str], *, upper: Path | None = None, lower: Sequence[Path] = (),
-           quiet: bool = False, check: bool = True, netns: str | None = None,
-           pid: bool = True) -> subprocess.CompletedProcess[str]:
+def chroot(
+    root: Path,
+    argv: Sequence[str],
+    *,
+    upper: Path | None = None,
+    lower: Sequence[Path] = (),
+    quiet: bool = False,
+    check: bool = True,
+    netns: str | None = None,
+    pid: bool = True,
+) -> subprocess.CompletedProcess[str]:
     """Run argv in root (or an overlay of it: writes go to upper) with its own /proc, /run, /tmp."""
     prefix = ["ip", "netns", "exec", netns] if netns else []
     ns = ["unshare", "--mount", "--propagation", "private"] + (["--pid", "--fork"] if pid else [])
-    r = subprocess.run([*prefix, *ns, "sh", "-c", _script(root, upper, lower), "sh", "env", "-i",
-                        *(f"{k}={v}" for k, v in ENV.items()), *argv], capture_output=True, text=True)
+    r = subprocess.run(
+        [
+            *prefix,
+            *ns,
+            "sh",
+            "-c",
+            _script(root, upper, lower),
+            "sh",
+            "env",
+            "-i",
+            *(f"{k}={v}" for k, v in ENV.items()),
+            *argv,
+        ],
+        capture_output=True,
+        text=True,
+    )
     if check and r.returncode != 0:
-        raise RuntimeError(f"in the trixie root: {' '.join(argv)} exited {r.returncode}\n{r.stdout[-3000:]}"
-                           f"{r.stderr[-3000:]}")
+        raise RuntimeError(
+            f"in the trixie root: {' '.join(argv)} exited {r.returncode}\n{r.stdout[-3000:]}"
+            f"{r.stderr[-3000:]}"
+        )
     if not quiet and r.stdout.strip():
         for line in r.stdout.strip().splitlines()[-5:]:
             say(f"  {line}")
@@ -101,9 +170,15 @@ def chroot(root: Path, argv: Sequence[str], *, upper: Path | None = None, lower:
 def source_tree(dest: Path) -> None:
     """The repository's committed files (what a clean checkout has)."""
     dest.mkdir(parents=True, exist_ok=True)
-    files = subprocess.run(["git", "-C", str(REPO), "ls-files", "-z"], capture_output=True, check=True).stdout
-    tar = subprocess.run(["tar", "-C", str(REPO), "--null", "-T", "-", "-cf", "-"], input=files,
-                         capture_output=True, check=True).stdout
+    files = subprocess.run(
+        ["git", "-C", str(REPO), "ls-files", "-z"], capture_output=True, check=True
+    ).stdout
+    tar = subprocess.run(
+        ["tar", "-C", str(REPO), "--null", "-T", "-", "-cf", "-"],
+        input=files,
+        capture_output=True,
+        check=True,
+    ).stdout
     subprocess.run(["tar", "-C", str(dest), "-xf", "-"], input=tar, check=True)
 
 
@@ -117,17 +192,38 @@ def build() -> tuple[Path, str]:
     src = upper / "build" / "rrqctl"
     source_tree(src)
     say("installing build dependencies and lintian")
-    chroot(root, ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *BUILD_PACKAGES],
-           upper=upper, quiet=True)
+    chroot(
+        root,
+        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *BUILD_PACKAGES],
+        upper=upper,
+        quiet=True,
+    )
     say("dpkg-buildpackage -us -uc -b (runs the unit tests)")
-    chroot(root, ["sh", "-c", "cd /build/rrqctl && dpkg-buildpackage -us -uc -b"], upper=upper, quiet=True)
+    chroot(
+        root,
+        ["sh", "-c", "cd /build/rrqctl && dpkg-buildpackage -us -uc -b"],
+        upper=upper,
+        quiet=True,
+    )
     debs = sorted((upper / "build").glob("rrqctl_*_all.deb"))
     if not debs:
         raise RuntimeError("dpkg-buildpackage made no .deb")
     say("lintian --pedantic --info")
-    report = chroot(root, ["lintian", "--pedantic", "--info", "--display-info", "--color=never",
-                           f"/build/{debs[-1].name}", f"/build/{debs[-1].name.replace('_all.deb', '_amd64.changes')}"],
-                    upper=upper, quiet=True, check=False).stdout
+    report = chroot(
+        root,
+        [
+            "lintian",
+            "--pedantic",
+            "--info",
+            "--display-info",
+            "--color=never",
+            f"/build/{debs[-1].name}",
+            f"/build/{debs[-1].name.replace('_all.deb', '_amd64.changes')}",
+        ],
+        upper=upper,
+        quiet=True,
+        check=False,
+    ).stdout
     out = REPO / "build" / debs[-1].name
     shutil.copy2(debs[-1], out)
     (REPO / "build" / "lintian.txt").write_text(report)

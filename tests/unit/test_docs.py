@@ -47,3 +47,10 @@ def test_readme_starts_with_exactly_the_two_setup_commands() -> None:
     block = lines[lines.index("```sh") + 1 : lines.index("```")]
     assert [line.split("#")[0].strip() for line in block] == ["make demo", "make check"]
     assert lines.index("```sh") <= 2
+
+
+def test_the_packaged_cron_file_is_the_rendered_one() -> None:
+    from rrqctl import render
+
+    assert (REPO / "debian" / "rrqctl.rrqnet.cron.d").read_text() == render.cron_file()
+
