@@ -8,7 +8,7 @@ import re
 import subprocess
 import time
 
-from tests.netlab import Lab, wait_for
+from tests.netlab import BIN, Lab, wait_for
 from tests.systemd import REPO, Systemd, booted, unit_override
 
 KEY = bytes(range(64))
@@ -51,10 +51,16 @@ def test_unit_files_verify_cleanly(tmp_path) -> None:  # type: ignore[no-untyped
     (drop / "test.conf").write_text(
         unit_override()["etc/systemd/system/rrqnet@.service.d/test.conf"]
     )
+    check_drop = tmp_path / "rrqnet-check.service.d"
+    check_drop.mkdir()
+    check_drop.joinpath("test.conf").write_text(
+        f"[Service]\nExecStart=\nExecStart={BIN}/rrqctl check --quiet\n"
+    )
     for f in (REPO / "units").iterdir():
         (tmp_path / f.name).write_text(f.read_text())
     env = {**os.environ, "SYSTEMD_UNIT_PATH": f"{tmp_path}:"}
-    for unit in ("rrqnet@mynet0.service", "rrqnet.target"):
+    units = ("rrqnet@mynet0.service", "rrqnet.target", "rrqnet-check.service", "rrqnet-check.timer")
+    for unit in units:
         r = subprocess.run(
             ["systemd-analyze", "verify", "--man=no", str(tmp_path / unit)],
             capture_output=True,
