@@ -111,7 +111,9 @@ def unit_override(extra: str = "") -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def booted(files: Mapping[str, str], timeout: float = 30.0) -> Iterator[Systemd]:
+def booted(
+    files: Mapping[str, str], timeout: float = 30.0, lower: str | None = None, unified: bool = False
+) -> Iterator[Systemd]:
     """Boot with files (relative paths under the root, e.g. 'etc/network/interfaces')."""
     import shutil
     import tempfile
@@ -133,6 +135,10 @@ def booted(files: Mapping[str, str], timeout: float = 30.0) -> Iterator[Systemd]
         "SDCGROUP": cgroup,
         "SDBIND": str(REPO),
     }
+    if lower is not None:  # an overlay of another root (a Debian 13 one, for the package tests)
+        env |= {"SDOVERLAY": "1", "SDLOWER": lower}
+    if unified:
+        env["SDUNIFIED"] = "1"
     launcher = subprocess.Popen(
         [str(BOOT)],
         env=env,

@@ -5,7 +5,8 @@
 #
 # Environment: SDROOT (a scratch dir), SDSHARE (etc/ tree copied into the root's /etc),
 # SDCGROUP (a cgroup name of our own), SDBIND (a host dir bound at the same path, read-only),
-# SDOVERLAY=1 to use an overlay of / instead of the tmpfs root (for dpkg tests).
+# SDOVERLAY=1 to use an overlay of SDLOWER (default /) instead of the tmpfs root (dpkg tests),
+# SDUNIFIED=1 for a pure cgroup2 layout (systemd 256 and later need it).
 set -eu
 : "${SDROOT:?}" "${SDSHARE:?}" "${SDCGROUP:?}"
 ROOT=$SDROOT/root
@@ -20,7 +21,7 @@ fi
 mkdir -p "$ROOT"; : > "$LOG"
 if [ "${SDOVERLAY:-}" = 1 ]; then
   mkdir -p "$SDROOT/ovl"; mount -t tmpfs sd-ovl "$SDROOT/ovl"; mkdir "$SDROOT/ovl/upper" "$SDROOT/ovl/work"
-  mount -t overlay sd-ovl -o "lowerdir=/,upperdir=$SDROOT/ovl/upper,workdir=$SDROOT/ovl/work" "$ROOT"
+  mount -t overlay sd-ovl -o "lowerdir=${SDLOWER:-/},upperdir=$SDROOT/ovl/upper,workdir=$SDROOT/ovl/work" "$ROOT"
   cd "$ROOT"
   for d in tmp var/tmp run; do mount -t tmpfs -o mode=1777 "sd-$(echo $d | tr / -)" $d; done; chmod 755 run
   mkdir -p etc/systemd/system
@@ -48,10 +49,14 @@ mknod -m 666 dev/random c 1 8; mknod -m 666 dev/urandom c 1 9; mknod -m 666 dev/
 mknod -m 666 dev/net/tun c 10 200
 : > dev/console; mount --bind "$LOG" dev/console
 mount --rbind /sys sys; mount -o remount,bind,ro sys
-mount -t tmpfs -o mode=755 sd-cg sys/fs/cgroup
-mkdir sys/fs/cgroup/systemd sys/fs/cgroup/unified
-mount -t cgroup -o none,name=systemd,xattr sd-cg1 sys/fs/cgroup/systemd
-mount -t cgroup2 sd-cg2 sys/fs/cgroup/unified
+if [ "${SDUNIFIED:-}" = 1 ]; then
+  mount -t cgroup2 sd-cg2 sys/fs/cgroup
+else
+  mount -t tmpfs -o mode=755 sd-cg sys/fs/cgroup
+  mkdir sys/fs/cgroup/systemd sys/fs/cgroup/unified
+  mount -t cgroup -o none,name=systemd,xattr sd-cg1 sys/fs/cgroup/systemd
+  mount -t cgroup2 sd-cg2 sys/fs/cgroup/unified
+fi
 mount -t proc proc proc
 mount --bind proc/sys proc/sys; mount -o remount,bind,ro proc/sys
 mount --bind proc/sys/net proc/sys/net; mount -o remount,bind,rw proc/sys/net

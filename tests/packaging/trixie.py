@@ -103,7 +103,9 @@ def base() -> Path:
     return root
 
 
-def _script(root: Path, upper: Path | None, lower: Sequence[Path] = ()) -> str:
+def _script(
+    root: Path, upper: Path | None, lower: Sequence[Path] = (), run: Path | None = None
+) -> str:
     """Shell that makes the chroot's filesystem in a private mount namespace."""
     lines = ["set -e"]
     target = root
@@ -119,7 +121,9 @@ def _script(root: Path, upper: Path | None, lower: Sequence[Path] = ()) -> str:
         f"mount -t proc proc {target}/proc",
         f"mount --rbind /sys {target}/sys",
         f"mount --rbind /dev {target}/dev",
-        f"mount -t tmpfs -o mode=755 run {target}/run",
+        f"mount --bind {run} {target}/run"
+        if run
+        else f"mount -t tmpfs -o mode=755 run {target}/run",
         f"mount -t tmpfs -o mode=1777 tmp {target}/tmp",
         f'exec chroot {target} "$@"',
     ]
@@ -136,8 +140,11 @@ def chroot(
     check: bool = True,
     netns: str | None = None,
     pid: bool = True,
+    run: Path | None = None,
+    stdin: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run argv in root (or an overlay of it: writes go to upper) with its own /proc, /run, /tmp."""
+    """Run argv in root (or an overlay of it: writes go to upper) with its own /proc, /tmp and
+    /run (a tmpfs, or the directory run, kept from one call to the next)."""
     prefix = ["ip", "netns", "exec", netns] if netns else []
     ns = ["unshare", "--mount", "--propagation", "private"] + (["--pid", "--fork"] if pid else [])
     r = subprocess.run(
@@ -146,7 +153,7 @@ def chroot(
             *ns,
             "sh",
             "-c",
-            _script(root, upper, lower),
+            _script(root, upper, lower, run),
             "sh",
             "env",
             "-i",
@@ -155,6 +162,7 @@ def chroot(
         ],
         capture_output=True,
         text=True,
+        input=stdin,
     )
     if check and r.returncode != 0:
         raise RuntimeError(

@@ -53,4 +53,3 @@ def test_the_packaged_cron_file_is_the_rendered_one() -> None:
     from rrqctl import render
 
     assert (REPO / "debian" / "rrqctl.rrqnet.cron.d").read_text() == render.cron_file()
-
