@@ -360,8 +360,11 @@ class Engine:
                 self._ratelog.warning(("icmp", e.errno), "UDP error: %s", e.strerror)
                 continue
             ch = by_addr.get(key)  # a GRO batch always comes from one source
-            if ch is not None and ch.opener is None:
-                self._plain(ch, datagrams, now)
+            if ch is not None:
+                if ch.opener is None:
+                    self._plain(ch, datagrams, now)
+                else:
+                    self._sealed(ch, datagrams, now)
                 continue
             for data in datagrams:
                 ch = by_addr.get(key)  # the first datagram may have made the downlink
@@ -440,6 +443,32 @@ class Engine:
             ch.drop(result)
             return
         self._accept(ch, result, now)
+
+    def _sealed(self, ch: Channel, datagrams: list[bytes], now: float) -> None:
+        """Sealed datagrams from a known channel: authentic ones are frames or heartbeats."""
+        assert ch.opener is not None
+        heard = False
+        forward = self._forward
+        for result in ch.opener.open_many(datagrams, now):
+            if isinstance(result, str):
+                self.drops.count(result)
+                ch.drop(result)
+                continue
+            if not heard:
+                heard = True
+                if ch.heard(now):
+                    self._came_up(ch, now)
+            n = len(result)
+            if n >= ETH_HLEN:
+                ch.rx_frames += 1
+                ch.rx_bytes += n
+                forward(result, ch, now)
+            elif n == 0:
+                ch.rx_heartbeats += 1
+                self.log.debug("heartbeat from %s", ch.name)
+            else:
+                self.drops.count(RUNT)
+                ch.drop(RUNT)
 
     def _came_up(self, ch: Channel, now: float) -> None:
         self.log.info("%s %s is up", ch.kind, ch.name)
