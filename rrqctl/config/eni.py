@@ -225,7 +225,8 @@ def logical_lines(text: str) -> list[tuple[int, str]]:
         if raw.endswith("\\"):
             buf += raw[:-1]
             continue
-        out.append((start, buf + raw))
+        if (buf + raw).strip():  # a continuation into a blank line leaves nothing to read
+            out.append((start, buf + raw))
         buf = None
     if buf is not None and buf.strip():
         out.append((start, buf))

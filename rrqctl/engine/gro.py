@@ -113,34 +113,33 @@ def _pseudo_sum(frame: bytes, l3: int, proto: int, l4_len: int) -> int:
     return _fold(sum(struct.unpack(f"!{len(addrs) // 2}H", addrs)) + proto + l4_len)
 
 
-def superframe(run: list[Segment]) -> list[bytes | memoryview]:
+def superframe(
+    first: Segment, frames: list[bytes], payload: int, psh: int
+) -> list[bytes | memoryview]:
     """iovecs for one tap write: virtio_net_hdr, the first segment's headers (lengths and
     checksums fixed up for the whole run), then every segment's payload."""
-    first = run[0]
     f, hlen, l4 = first.frame, first.hlen, first.l4
-    l4_len = hlen - l4 + sum(s.payload_len for s in run)
+    l4_len = hlen - l4 + payload
     head = bytearray(f[:hlen])
     if first.l3 == 4:
         head[16:18] = (20 + l4_len).to_bytes(2, "big")
         head[24:26] = b"\0\0"
-        head[24:26] = (~_fold(sum(struct.unpack("!10H", bytes(head[14:34])))) & 0xFFFF).to_bytes(
-            2, "big"
-        )
+        ipsum = _fold(sum(struct.unpack("!10H", bytes(head[14:34]))))
+        head[24:26] = (~ipsum & 0xFFFF).to_bytes(2, "big")
     else:
         head[18:20] = l4_len.to_bytes(2, "big")
     if first.proto == TCP:
-        head[l4 + 13] |= run[-1].flags & TCP_PSH
+        head[l4 + 13] |= psh
         csum_at = 16
         gso = GSO_TCPV4 if first.l3 == 4 else GSO_TCPV6
     else:
         head[l4 + 4 : l4 + 6] = l4_len.to_bytes(2, "big")
         csum_at = 6
         gso = GSO_UDP_L4
-    head[l4 + csum_at : l4 + csum_at + 2] = _pseudo_sum(f, first.l3, first.proto, l4_len).to_bytes(
-        2, "big"
-    )
+    pseudo = _pseudo_sum(f, first.l3, first.proto, l4_len)
+    head[l4 + csum_at : l4 + csum_at + 2] = pseudo.to_bytes(2, "big")
     vnet = VNET_HDR.pack(NEEDS_CSUM, gso, hlen, first.payload_len, l4, csum_at)
-    return [vnet, bytes(head)] + [memoryview(s.frame)[s.hlen :] for s in run]
+    return [vnet, bytes(head)] + [memoryview(fr)[hlen:] for fr in frames]
 
 
 class Write:
@@ -158,62 +157,106 @@ class Write:
 
 
 class Coalescer:
-    """Collects frames bound for the tap; flush() returns the writes to make, in order."""
+    """Collects frames bound for the tap; flush() returns the writes to make, in order.
+
+    A run is its first segment (whose headers the super-frame keeps), its frames, and what
+    the next segment must look like; a frame that is exactly that joins with a few byte
+    comparisons against the previous one, anything else is parsed in full."""
 
     def __init__(self) -> None:
-        self.run: list[Segment] = []
-        self.run_bytes = 0
+        self.first: Segment | None = None
+        self.frames: list[bytes] = []
+        self.payload = 0  # payload bytes in the run
+        self.next_seq = 0  # TCP: the sequence number that continues the run
+        self.closed = False  # the last segment was shorter (or had PSH): nothing may follow
+        self.psh = 0
         self.writes: list[Write] = []
         self.protocols = {TCP, UDP}  # what may still be coalesced (the kernel may refuse UDP)
 
     def add(self, frame: bytes) -> None:
+        first = self.first
+        if first is not None and not self.closed and self._follows(frame, first):
+            self.frames.append(frame)
+            self.payload += first.payload_len
+            self.next_seq = (self.next_seq + first.payload_len) & 0xFFFFFFFF
+            if len(self.frames) >= MAX_RUN:
+                self._close()
+            return
         seg = parse(frame)
         if seg is not None and seg.proto not in self.protocols:
             seg = None
-        run = self.run
-        if seg is not None and run and self._joins(seg):
-            run.append(seg)
-            self.run_bytes += seg.payload_len
-            if seg.flags & TCP_PSH or len(run) >= MAX_RUN:
+        if seg is not None and first is not None and self._joins(seg, first):
+            self.frames.append(frame)
+            self.payload += seg.payload_len
+            self.next_seq = (seg.seq + seg.payload_len) & 0xFFFFFFFF
+            self.psh = seg.flags & TCP_PSH
+            self.closed = bool(self.psh) or seg.payload_len < first.payload_len
+            if self.closed or len(self.frames) >= MAX_RUN:
                 self._close()
             return
         self._close()
         if seg is None:
             self.writes.append(Write([PLAIN, frame], [frame], len(frame)))
-        else:
-            self.run = [seg]
-            self.run_bytes = seg.payload_len
+            return
+        self.first, self.frames, self.payload = seg, [frame], seg.payload_len
+        self.next_seq = (seg.seq + seg.payload_len) & 0xFFFFFFFF
+        self.psh = seg.flags & TCP_PSH
+        self.closed = bool(self.psh)
 
-    def _joins(self, seg: Segment) -> bool:
-        run = self.run
-        last, first = run[-1], run[0]
+    def _follows(self, frame: bytes, first: Segment) -> bool:
+        """The fast test: an IPv4 frame of the run's size, the next of its flow, ACK only."""
+        last = self.frames[-1]
+        h = first.hlen
+        if len(frame) != len(last) or self.payload + first.payload_len + h > MAX_BYTES:
+            return False
+        if first.proto == TCP and first.l3 == 4:
+            return (
+                frame[47] == TCP_ACK
+                and frame[26:38] == last[26:38]  # addresses and ports
+                and int.from_bytes(frame[38:42], "big") == self.next_seq
+                and frame[0:18] == last[0:18]  # Ethernet, version, TOS, length
+                and frame[20:24] == last[20:24]  # fragments, TTL, protocol
+                and frame[42:47] == last[42:47]  # acknowledgment, data offset
+                and frame[48:50] == last[48:50]  # window
+                and frame[52:h] == last[52:h]  # urgent pointer, options
+            )
+        if first.proto == UDP and first.l3 == 4:
+            return (
+                frame[0:18] == last[0:18]
+                and frame[20:24] == last[20:24]
+                and frame[26:40] == last[26:40]  # addresses, ports, UDP length
+                and frame[40:42] != b"\0\0"  # it has a checksum
+            )
+        return False
+
+    def _joins(self, seg: Segment, first: Segment) -> bool:
         if (
-            seg.key != first.key
-            or last.payload_len != first.payload_len  # only the last may be shorter
+            self.closed
+            or seg.key != first.key
             or seg.payload_len > first.payload_len
-            or self.run_bytes + seg.payload_len + first.hlen > MAX_BYTES
+            or self.payload + seg.payload_len + first.hlen > MAX_BYTES
         ):
             return False
-        if seg.proto == TCP:
-            return (
-                seg.seq == (last.seq + last.payload_len) & 0xFFFFFFFF and not last.flags & TCP_PSH
-            )
-        return True
+        return seg.proto != TCP or seg.seq == self.next_seq
 
     def _close(self) -> None:
-        run = self.run
-        if not run:
+        first = self.first
+        if first is None:
             return
-        frames = [s.frame for s in run]
-        nbytes = self.run_bytes + len(run) * run[0].hlen
-        if len(run) == 1:
+        frames = self.frames
+        nbytes = self.payload + len(frames) * first.hlen
+        if len(frames) == 1:
             self.writes.append(Write([PLAIN, frames[0]], frames, nbytes))
         else:
-            self.writes.append(Write(superframe(run), frames, nbytes, run[0].proto))
-        self.run = []
-        self.run_bytes = 0
+            iov = superframe(first, frames, self.payload, self.psh)
+            self.writes.append(Write(iov, frames, nbytes, first.proto))
+        self.first, self.frames, self.payload, self.closed, self.psh = None, [], 0, False, 0
 
     def flush(self) -> list[Write]:
         self._close()
         writes, self.writes = self.writes, []
         return writes
+
+    @property
+    def pending(self) -> bool:
+        return bool(self.writes) or self.first is not None

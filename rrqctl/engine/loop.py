@@ -380,12 +380,17 @@ class Engine:
         if ch.heard(now):
             self._came_up(ch, now)
         forward = self._forward
+        gro, hdr = self._gro, None  # hdr: the MAC header that goes straight to the tap
         for data in datagrams:
             n = len(data)
             if n >= ETH_HLEN:
                 ch.rx_frames += 1
                 ch.rx_bytes += n
+                if hdr is not None and data[:12] == hdr:
+                    gro.add(data)  # type: ignore[union-attr]  # hdr is set only with a tap
+                    continue
                 forward(data, ch, now)
+                hdr = self._to_tap_only(ch)
             elif n <= HEARTBEAT_MAX:
                 ch.rx_heartbeats += 1
             else:
@@ -469,6 +474,18 @@ class Engine:
             else:
                 self.drops.count(RUNT)
                 ch.drop(RUNT)
+
+    def _to_tap_only(self, src: Channel) -> bytes | None:
+        """The MAC header whose frames from src go to the local tap alone (the last decision)."""
+        route = self._rc_route
+        if (
+            self._gro is not None
+            and self._rc_src is src
+            and type(route) is list
+            and len(route) == 1
+        ) and route[0] is self.local:
+            return self._rc_hdr
+        return None
 
     def _came_up(self, ch: Channel, now: float) -> None:
         self.log.info("%s %s is up", ch.kind, ch.name)
@@ -621,10 +638,9 @@ class Engine:
 
     def _flush(self) -> None:
         """Send what the drain queued, each channel's datagrams in as few calls as possible."""
-        if (self._gro is not None and self._gro.writes) or (
-            self._gro is not None and self._gro.run
-        ):
-            self._flush_local(self._gro)
+        gro = self._gro
+        if gro is not None and gro.pending:
+            self._flush_local(gro)
         if not self._out:
             return
         for ch, datagrams in self._out.items():

@@ -6,7 +6,7 @@ import contextlib
 import tempfile
 from pathlib import Path
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from rrqctl.config import hookenv
@@ -95,6 +95,7 @@ def load_everything(files: dict[str, str | bytes]) -> None:
 
 
 @FUZZ
+@example("\\\n\n")  # a continuation into a blank line (found by this test)
 @given(texts)
 def test_interfaces_parser(text: str) -> None:
     load_everything({"interfaces": text})
