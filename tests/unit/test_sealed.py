@@ -208,3 +208,27 @@ def test_key_derivations_for_unknown_sessions_are_rate_limited() -> None:
 def test_key_file_must_be_long_enough() -> None:
     with pytest.raises(ValueError, match="at least 32 bytes"):
         crypto.master_key(b"short")
+
+
+def test_replay_window_matches_a_plain_set_model() -> None:
+    """The ring bitmap says what a set of the counters seen (within the window) would."""
+    import random
+
+    rnd = random.Random(3)
+    w, seen, top = crypto.ReplayWindow(), set[int](), -1
+    for _ in range(20000):
+        step = rnd.choice(
+            [1, 1, 1, rnd.randrange(2, 2 * crypto.WINDOW), -rnd.randrange(0, 2 * crypto.WINDOW)]
+        )
+        c = max(top + step, 0)
+        if c > top:
+            expected = None
+        elif top - c >= crypto.WINDOW:
+            expected = crypto.TOO_OLD
+        else:
+            expected = crypto.REPLAY if c in seen else None
+        assert w.check(c) == expected, (c, top)
+        if expected is None:
+            w.mark(c)
+            seen.add(c)
+            top = max(top, c)
