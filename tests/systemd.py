@@ -103,9 +103,14 @@ def units_dir() -> dict[str, str]:
 
 def unit_override(extra: str = "") -> dict[str, str]:
     """The shipped unit, made to run this checkout's rrqctl (and any extra settings)."""
+    # The checkout may live where the unit's PrivateTmp= or ProtectHome= hide it: bind it in.
+    # Under a home directory that takes ProtectHome=tmpfs (an empty tmpfs the bind can go
+    # into) instead of the shipped =yes (inaccessible, the path cannot be reached).
+    home = any(REPO.is_relative_to(h) for h in ("/home", "/root", "/run/user"))
     return {
         "etc/systemd/system/rrqnet@.service.d/test.conf": (
-            f"[Service]\nExecStart=\nExecStart={BIN}/rrqctl run %i\n{extra}"
+            f"[Service]\nExecStart=\nExecStart={BIN}/rrqctl run %i\n"
+            f"BindReadOnlyPaths={REPO}\n" + ("ProtectHome=tmpfs\n" if home else "") + extra
         )
     }
 
