@@ -172,6 +172,7 @@ def from_tap(sealed: bool, frames: list[bytes]) -> float:
     def run() -> int:
         e.local_port = NullTap(rev)  # type: ignore[assignment]
         e._gro = None
+        e._lone_local = False  # a stream: the whole batch in one wake
         e._on_local()
         return len(rev)
 

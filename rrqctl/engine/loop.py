@@ -41,6 +41,11 @@ TRACE = 5
 logging.addLevelName(TRACE, "TRACE")
 TICK = 1.0
 DEFAULT_BATCH = 64
+# A wake this long after the previous one, when that one found a lone frame, is interactive
+# traffic: handle one frame and go back to epoll, which is level-triggered and wakes us at once
+# if more is waiting, instead of draining to EAGAIN (a syscall and an exception, each costly on
+# an interpreter whose caches went cold while it slept).
+LONE_GAP = 0.001
 TPG_RANGE = (1461, 1477)
 TPG_SIZE = 1478
 
@@ -97,8 +102,9 @@ class Engine:
         self._rc_hdr = b""
         self._rc_route: list[Channel] | str = ""
         self._rc_version = -1
-        # the last drain brought a lone frame: latency first (send before draining further)
+        # the last drain brought a lone frame: latency first (see LONE_GAP)
         self._lone_local = self._lone_udp = True
+        self._local_woke = self._udp_woke = 0.0
         self._stopping = False
         self.failure: str | None = None
         self.started = time.time()
@@ -300,9 +306,11 @@ class Engine:
         ch = self.local
         assert port is not None and ch is not None
         now = self.clock()
+        lone = self._lone_local and now - self._local_woke >= LONE_GAP
+        self._local_woke = now
         forward = self._forward
-        n = 0
-        for n in range(self.batch):
+        n, batch = 0, self.batch
+        while n < batch:
             try:
                 frame = port.read()
             except OSError as e:
@@ -310,11 +318,12 @@ class Engine:
                 return
             if frame is None:
                 break
+            n += 1
             ch.rx_frames += 1
             ch.rx_bytes += len(frame)
             forward(frame, ch, now)
-            if n == 0 and self._lone_local:
-                self._flush()  # interactive traffic: send before asking for more
+            if lone:
+                break
         self._lone_local = n <= 1
         if isinstance(port, StdioPort):
             self._drain_stdio(port, ch, now)
@@ -347,10 +356,12 @@ class Engine:
         recv = self.udp.recv
         by_addr = self.by_addr
         now = self.clock()
+        lone = self._lone_udp and now - self._udp_woke >= LONE_GAP
+        self._udp_woke = now
         n = 0
         for n in range(self.batch):
-            if n == 1 and self._lone_udp:
-                self._flush()  # interactive traffic: deliver before asking for more
+            if n == 1 and lone:
+                break
             try:
                 datagrams, key = recv()
             except BlockingIOError:
