@@ -13,7 +13,7 @@ import os
 import queue
 import select
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
@@ -390,23 +390,7 @@ class Engine:
         """The hot path: plain datagrams from a known channel (frames, or heartbeats)."""
         if ch.heard(now):
             self._came_up(ch, now)
-        forward = self._forward
-        gro, hdr = self._gro, None  # hdr: the MAC header that goes straight to the tap
-        for data in datagrams:
-            n = len(data)
-            if n >= ETH_HLEN:
-                ch.rx_frames += 1
-                ch.rx_bytes += n
-                if hdr is not None and data[:12] == hdr:
-                    gro.add(data)  # type: ignore[union-attr]  # hdr is set only with a tap
-                    continue
-                forward(data, ch, now)
-                hdr = self._to_tap_only(ch)
-            elif n <= HEARTBEAT_MAX:
-                ch.rx_heartbeats += 1
-            else:
-                self.drops.count(RUNT)
-                ch.drop(RUNT)
+        self._deliver(ch, datagrams, now, HEARTBEAT_MAX)
 
     def _admit(self, key: SockKey, data: bytes, now: float) -> None:
         """A datagram from a source without a channel: a new downlink, or a drop."""
@@ -461,11 +445,14 @@ class Engine:
         self._accept(ch, result, now)
 
     def _sealed(self, ch: Channel, datagrams: list[bytes], now: float) -> None:
-        """Sealed datagrams from a known channel: authentic ones are frames or heartbeats."""
+        """Sealed datagrams from a known channel: authentic ones are frames or heartbeats
+        (an empty payload)."""
+        self._deliver(ch, self._authentic(ch, datagrams, now), now, 0)
+
+    def _authentic(self, ch: Channel, datagrams: list[bytes], now: float) -> Iterator[bytes]:
+        """The payloads of the datagrams that open; the others are dropped and counted."""
         assert ch.opener is not None
         heard = False
-        forward = self._forward
-        gro, hdr = self._gro, None  # as in _plain
         for result in ch.opener.open_many(datagrams, now):
             if type(result) is str:
                 self.drops.count(result)
@@ -475,16 +462,26 @@ class Engine:
                 heard = True
                 if ch.heard(now):
                     self._came_up(ch, now)
-            n = len(result)
+            yield result
+
+    def _deliver(
+        self, ch: Channel, payloads: Iterable[bytes], now: float, heartbeat_max: int
+    ) -> None:
+        """Frames from ch to the switch, heartbeats (up to heartbeat_max bytes) counted, runts
+        dropped. A run of frames whose MAC header went to the tap alone skips the switch."""
+        forward = self._forward
+        gro, hdr = self._gro, None  # hdr: the MAC header that goes straight to the tap
+        for data in payloads:
+            n = len(data)
             if n >= ETH_HLEN:
                 ch.rx_frames += 1
                 ch.rx_bytes += n
-                if hdr is not None and result[:12] == hdr:
-                    gro.add(result)  # type: ignore[union-attr]  # hdr is set only with a tap
+                if hdr is not None and data[:12] == hdr:
+                    gro.add(data)  # type: ignore[union-attr]  # hdr is set only with a tap
                     continue
-                forward(result, ch, now)
+                forward(data, ch, now)
                 hdr = self._to_tap_only(ch)
-            elif n == 0:
+            elif n <= heartbeat_max:
                 ch.rx_heartbeats += 1
                 self.log.debug("heartbeat from %s", ch.name)
             else:
