@@ -13,6 +13,8 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from tests.netlab import in_private_mounts
+
 DEV_NODES = ("null", "zero", "urandom", "random", "full", "tty")
 
 
@@ -63,26 +65,7 @@ def syslog(root: Path) -> Iterator[Syslog]:
 def with_syslog(ns: str, log: Syslog, argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
     """Run argv in netns ns with /dev/log being log's socket."""
     script = f'set -e; {log.mounts()} exec "$@"'
-    return subprocess.run(
-        [
-            "ip",
-            "netns",
-            "exec",
-            ns,
-            "unshare",
-            "--mount",
-            "--propagation",
-            "private",
-            "sh",
-            "-c",
-            script,
-            "sh",
-            *argv,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return in_private_mounts(ns, script, "sh", *argv, timeout=120)
 
 
 @contextlib.contextmanager

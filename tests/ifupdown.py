@@ -11,7 +11,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from tests.netlab import BIN, Lab
+from tests.netlab import BIN, Lab, in_private_mounts
 
 HOOK = Path(__file__).parents[1] / "hooks" / "rrqnet"
 PHASE_DIRS = ("if-pre-up.d", "if-up.d", "if-down.d", "if-post-down.d")
@@ -53,26 +53,7 @@ class IfupdownHost:
             f"mount --bind {d}/bin /usr/local/sbin; mount --bind {d}/runroot /run; "
             f'exec {cmd} --state-dir {d}/state "$@"'
         )
-        return subprocess.run(
-            [
-                "ip",
-                "netns",
-                "exec",
-                self.ns,
-                "unshare",
-                "--mount",
-                "--propagation",
-                "private",
-                "sh",
-                "-c",
-                script,
-                cmd,
-                *args,
-            ],
-            capture_output=True,
-            text=True,
-            timeout=90,
-        )
+        return in_private_mounts(self.ns, script, cmd, *args, timeout=90)
 
     def ifup(self, *args: str) -> subprocess.CompletedProcess[str]:
         return self._call("ifup", *args)

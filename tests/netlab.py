@@ -340,6 +340,20 @@ class Lab:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+def in_private_mounts(
+    ns: str, script: str, argv0: str, *args: str, timeout: float
+) -> subprocess.CompletedProcess[str]:
+    """Run sh script (with $0 argv0 and "$@" args) in netns ns, in a mount namespace of its
+    own: its bind mounts are gone when it ends and the host never sees them."""
+    unshare = ["unshare", "--mount", "--propagation", "private"]
+    return subprocess.run(
+        ["ip", "netns", "exec", ns, *unshare, "sh", "-c", script, argv0, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 def sh(argv: Sequence[str]) -> str:
     r = subprocess.run(list(argv), capture_output=True, text=True)
     if r.returncode != 0:

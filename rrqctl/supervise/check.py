@@ -10,7 +10,6 @@ idempotent `up`; a cable whose repair fails waits, longer each time, before the 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
 import logging.handlers
 import os
@@ -19,7 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from rrqctl.errors import BusyError, NotRunningError, RrqError
+from rrqctl.errors import NotRunningError, RrqError
 from rrqctl.supervise.control import query
 from rrqctl.supervise.health import (
     Backoff,
@@ -121,22 +120,9 @@ def _systemd() -> bool:
 def check_lock(paths: Paths, wait: float = 20.0) -> Iterator[None]:
     """One check at a time; a second one waits, then gives up (it never half-repairs)."""
     os.makedirs(paths.run_dir, mode=0o755, exist_ok=True)
-    fd = os.open(paths.check_lock(), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        deadline = time.monotonic() + wait
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise BusyError(
-                        "another rrqctl check is still running; not checking twice"
-                    ) from None
-                time.sleep(0.1)
+    busy = "another rrqctl check is still running; not checking twice"
+    with host.exclusive(paths.check_lock(), wait, busy, poll=0.1):
         yield
-    finally:
-        os.close(fd)
 
 
 class Checker:

@@ -72,10 +72,10 @@ def save_record(paths: Paths, cable: Cable, record: Record) -> None:
 
 
 @contextlib.contextmanager
-def cable_lock(paths: Paths, name: str, wait: float = 30.0) -> Iterator[None]:
-    """One rrqctl at a time changes cables (up, down, hooks); RUN/.lock stays, like ifupdown's."""
-    os.makedirs(paths.run_dir, mode=0o755, exist_ok=True)
-    fd = os.open(paths.changes_lock(), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+def exclusive(path: str, wait: float, busy: str, poll: float = 0.05) -> Iterator[None]:
+    """Hold an flock on path (made if missing, and left in place); BusyError(busy) if it is
+    not ours within `wait` seconds."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
         deadline = time.monotonic() + wait
         while True:
@@ -84,11 +84,19 @@ def cable_lock(paths: Paths, name: str, wait: float = 30.0) -> Iterator[None]:
                 break
             except BlockingIOError:
                 if time.monotonic() > deadline:
-                    raise BusyError(f"{name}: another rrqctl is changing this cable") from None
-                time.sleep(0.05)
+                    raise BusyError(busy) from None
+                time.sleep(poll)
         yield
     finally:
         os.close(fd)
+
+
+@contextlib.contextmanager
+def cable_lock(paths: Paths, name: str, wait: float = 30.0) -> Iterator[None]:
+    """One rrqctl at a time changes cables (up, down, hooks); RUN/.lock stays, like ifupdown's."""
+    os.makedirs(paths.run_dir, mode=0o755, exist_ok=True)
+    with exclusive(paths.changes_lock(), wait, f"{name}: another rrqctl is changing this cable"):
+        yield
 
 
 # ---- up ---------------------------------------------------------------------------------
