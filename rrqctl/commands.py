@@ -242,8 +242,11 @@ def check(args: argparse.Namespace) -> int:
     run = paths(args)
     with check_lock(run, args.lock_wait):
         cfg = load(args)
-        names = args.names or should_be_up(cfg, run, args.ifupdown_state)
-        reports = Checker(cfg, run, dry_run=args.dry_run).check(names)
+        state = args.ifupdown_state
+        names = args.names or should_be_up(cfg, run, state)
+        wanted = None if args.names else (lambda n: n in should_be_up(cfg, run, state))
+        checker = Checker(cfg, run, dry_run=args.dry_run, ifupdown_state=state, wanted=wanted)
+        reports = checker.check(names)
     if args.json:
         print_json({"ok": all(r.ok for r in reports), "cables": [r.as_json() for r in reports]})
     else:

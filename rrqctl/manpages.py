@@ -273,7 +273,9 @@ COMMANDS = [
         "Find what died and repair it: engine, tap, MAC, MTU, "
         "bridge membership, dhclient. Without names: every cable that should be up (recorded by up or the "
         "ifupdown hook, auto or allow-hotplug stanzas ifupdown records as up, conf.d cables). Cables that "
-        "systemd supervises are only reported. Repairs that fail wait 1, 2, 4 ... 60 minutes. Run from "
+        "systemd supervises are only reported. A cable that ifup or ifdown is changing at that moment "
+        "is left to them (ifupdown's lock on the interface says so), and a cable taken down while the "
+        "check runs stays down. Repairs that fail wait 1, 2, 4 ... 60 minutes. Run from "
         "/etc/cron.d/rrqnet.",
     ),
     ("hook", "The ifupdown hook (see rrqnet-ifupdown(8))."),

@@ -46,23 +46,36 @@ class IfupdownHost:
         self.interfaces.write_text(text)
 
     def _call(self, cmd: str, *args: str) -> subprocess.CompletedProcess[str]:
+        """cmd "$@" as this host sees things: its /etc/network, its /run, rrqctl on PATH."""
         d = self.dir
         binds = "".join(f"mount --bind {HOOK} /etc/network/{h}/rrqnet; " for h in PHASE_DIRS)
         script = (
             f"set -e; mount --bind {d}/etc-network /etc/network; {binds}"
             f"mount --bind {d}/bin /usr/local/sbin; mount --bind {d}/runroot /run; "
-            f'exec {cmd} --state-dir {d}/state "$@"'
+            f'exec {cmd} "$@"'
         )
-        return in_private_mounts(self.ns, script, cmd, *args, timeout=90)
+        return in_private_mounts(self.ns, script, cmd.partition(" ")[0], *args, timeout=90)
+
+    def _ifupdown(self, cmd: str, *args: str) -> subprocess.CompletedProcess[str]:
+        return self._call(f"{cmd} --state-dir {self.dir}/state", *args)
 
     def ifup(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return self._call("ifup", *args)
+        return self._ifupdown("ifup", *args)
 
     def ifdown(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return self._call("ifdown", *args)
+        return self._ifupdown("ifdown", *args)
 
     def ifquery(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return self._call("ifquery", *args)
+        return self._ifupdown("ifquery", *args)
+
+    def check(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """`rrqctl check` (cron's command) on this host: its ifupdown state, no conf.d."""
+        d = self.dir
+        return self._call(
+            f"{BIN}/rrqctl check --ifupdown-state {d}/state --confd {d}/no-confd "
+            f"--networkd-dir {d}/no-networkd",
+            *args,
+        )
 
     def state(self) -> str:
         f = self.dir / "state" / "ifstate"

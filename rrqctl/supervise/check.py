@@ -5,11 +5,17 @@ RUN), interfaces stanzas marked auto or allow-hotplug that ifupdown records as u
 every conf.d cable (as rrqnet-cron does). A cable systemd supervises is only reported:
 systemd restarts it, and a second supervisor would race it. Repairs go through the same
 idempotent `up`; a cable whose repair fails waits, longer each time, before the next try.
+
+A cable that ifup or ifdown is changing is left to them (ifupdown holds its lock on the
+interface from start to end), and whether a cable should still be up is asked again under
+the cable lock, just before a repair: a cable taken down meanwhile stays down.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import fcntl
 import logging
 import logging.handlers
 import os
@@ -46,12 +52,17 @@ class Report:
     findings: list[Finding] = field(default_factory=list)
     repaired: bool = False
     failed: str | None = None  # why a repair did not work (or could not be tried)
+    gone: bool = False  # taken down while we looked: nothing to say, nothing done
 
     @property
     def ok(self) -> bool:
+        if self.gone:
+            return True
         return self.failed is None and (self.repaired or not any(f.repair for f in self.findings))
 
     def lines(self) -> list[str]:
+        if self.gone:
+            return []
         if not self.findings and self.ok:
             return [
                 f"{self.name}: ok"
@@ -74,6 +85,7 @@ class Report:
             ],
             "repaired": self.repaired,
             "failed": self.failed,
+            "gone": self.gone,
         }
 
 
@@ -84,6 +96,29 @@ def ifupdown_up(state_dir: str) -> set[str]:
             return {line.split("=", 1)[0] for line in f if "=" in line}
     except OSError:
         return set()
+
+
+@contextlib.contextmanager
+def ifupdown_lock(state_dir: str, name: str) -> Iterator[bool]:
+    """Hold ifupdown's own lock on interface name: a POSIX lock on STATE/ifstate.NAME, which
+    ifup and ifdown hold from start to end. Yields False when one of them holds it now; no
+    such file means ifupdown has not touched the interface since boot."""
+    try:
+        fd = os.open(os.path.join(state_dir, f"ifstate.{name}"), os.O_RDWR | os.O_CLOEXEC)
+    except OSError:
+        yield True
+        return
+    try:  # closing the file (any descriptor of it, in this process) releases the lock
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            if e.errno not in (errno.EACCES, errno.EAGAIN):
+                raise
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)
 
 
 def recorded(paths: Paths) -> set[str]:
@@ -126,6 +161,9 @@ def check_lock(paths: Paths, wait: float = 20.0) -> Iterator[None]:
 
 
 class Checker:
+    """Checks and repairs cables by name. With `wanted` (the names were not given by hand),
+    a cable is repaired only while wanted(name) still says it should be up."""
+
     def __init__(
         self,
         cfg: Config,
@@ -133,8 +171,12 @@ class Checker:
         *,
         dry_run: bool = False,
         clock: Callable[[], float] = time.time,
+        ifupdown_state: str = DEFAULT_IFUPDOWN_STATE,
+        wanted: Callable[[str], bool] | None = None,
     ) -> None:
         self.cfg, self.paths, self.dry_run, self.clock = cfg, paths, dry_run, clock
+        self.ifupdown_state = ifupdown_state
+        self.wanted = wanted
         self.backoff_file = os.path.join(paths.run_dir, "check.json")
         self.backoff = Backoff.load(self.backoff_file)
         self.syslog = _syslog()
@@ -146,6 +188,18 @@ class Checker:
         return reports
 
     def _one(self, name: str) -> Report:
+        with ifupdown_lock(self.ifupdown_state, name) as free:
+            if not free:
+                busy = "ifup or ifdown is changing it; left to them"
+                return Report(name, findings=[Finding("ifupdown", busy, repair=False)])
+            if self._gone(name):
+                return Report(name, gone=True)
+            return self._checked(name)
+
+    def _gone(self, name: str) -> bool:
+        return self.wanted is not None and not self.wanted(name)
+
+    def _checked(self, name: str) -> Report:
         data, record = host.load_record(self.paths, name)
         if "engine" not in record.made and _systemd():
             return self._unit(name)
@@ -175,10 +229,13 @@ class Checker:
             report.failed = f"waiting: {self.backoff.waiting(cable.name, now)}"
             return
         try:
-            for f in report.findings:
-                if f.check == "engine" and "does not answer" in f.reason:
-                    host.stop_engine(self.paths, cable.name, None)
             with host.cable_lock(self.paths, cable.name):
+                if self._gone(cable.name):  # a down got the lock first
+                    report.gone = True
+                    return
+                for f in report.findings:
+                    if f.check == "engine" and "does not answer" in f.reason:
+                        host.stop_engine(self.paths, cable.name, None)
                 host.Up(cable, self.paths, say=lambda line: None).run()
             report.repaired = True
         except RrqError as e:

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
 import re
+import signal
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from tests.ifupdown import IfupdownHost
@@ -226,3 +231,54 @@ def test_a_stanza_with_an_error_fails_ifup_names_the_line_and_leaves_nothing(net
     )
     assert ha.leftovers() == {"link": False, "pids": [], "files": []}
     assert ha.state() == ""
+
+
+def test_check_leaves_alone_a_cable_that_ifdown_is_taking_down(netlab: Lab) -> None:
+    """ifup and ifdown hold ifupdown's lock on the interface from start to end; cron's check
+    must not 'repair' a cable in the middle of that (here: bring back the engine ifdown is
+    about to stop), and must not bring it back once ifdown is done."""
+    (a,) = underlay(netlab, "a")
+    gate = netlab.dir / "ifdown-may-go-on"
+    ha = IfupdownHost(
+        netlab,
+        a,
+        stanza(
+            "mynet0",
+            "address 10.88.0.1/24",
+            "rrqnet_port 3636",
+            "rrqnet_remote 10.77.9.1:3636",
+            f"pre-down while [ ! -e {gate} ]; do sleep 0.1; done",
+            method="static",
+            head="auto mynet0\n",
+        ),
+    )
+    assert ha.ifup("mynet0").returncode == 0
+    pid = int((ha.run / "mynet0.pid").read_text())
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: pid not in engines(netlab, a), what="the engine to die")
+    with ThreadPoolExecutor(1) as pool:
+        down = pool.submit(ha.ifdown, "mynet0")
+        wait_for(lambda: "mynet0" not in ha.state(), what="ifdown to begin")
+        r = ha.check()
+        assert (r.returncode, r.stderr) == (0, "")
+        assert r.stdout == "mynet0: ifupdown: ifup or ifdown is changing it; left to them\n"
+        assert engines(netlab, a) == []
+        gate.touch()
+        assert down.result(60).returncode == 0
+    nothing = {"link": False, "pids": [], "files": ["check.json", "check.lock"]}  # check's own
+    assert ha.leftovers() == nothing
+    r = ha.check()
+    assert (r.returncode, r.stdout, r.stderr) == (0, "", "")
+    assert ha.leftovers() == nothing
+    assert json.loads((ha.run / "check.json").read_text())["attempts"] == {}
+
+
+def engines(lab: Lab, ns: str) -> list[int]:
+    """Engine processes (rrqctl run) in ns."""
+    out = []
+    for p in lab.pids(ns):
+        with contextlib.suppress(OSError):
+            argv = Path(f"/proc/{p}/cmdline").read_bytes().split(b"\0")
+            if b"run" in argv and any(x.endswith(b"rrqctl") for x in argv):
+                out.append(p)
+    return out

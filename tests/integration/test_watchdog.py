@@ -191,6 +191,41 @@ def test_two_checks_at_once_never_half_repair(netlab: Lab) -> None:
     )
 
 
+def test_a_cable_taken_down_while_check_waits_for_the_cable_lock_stays_down(netlab: Lab) -> None:
+    a = netlab.host("a")
+    netlab.write_interfaces(
+        a, "iface mynet0 inet manual\n  rrqnet_port 3636\n  rrqnet_remote 10.77.0.2:3636\n"
+    )
+    netlab.rrqctl(a, "up", "mynet0")
+    os.kill(engine_pid(netlab, a), signal.SIGKILL)  # something for check to repair
+    run = netlab.run_dir(a)
+    held = os.open(run / ".lock", os.O_RDWR)
+    fcntl.flock(held, fcntl.LOCK_EX)  # as `rrqctl down mynet0` holds it
+    try:
+        cmd = ["ip", "netns", "exec", a, str(BIN / "rrqctl"), "check", *netlab.rrqctl_args(a)]
+        p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        wait_for(lambda: has_open(p.pid, run / ".lock"), 30, "check to wait for the cable lock")
+        # what that down does, under its lock: the tap and the record go
+        netlab.ip(a, "link", "del", "mynet0")
+        for f in ("mynet0.json", "mynet0.pid", "mynet0.sock"):
+            (run / f).unlink(missing_ok=True)
+    finally:
+        os.close(held)
+    out, err = p.communicate(timeout=60)
+    assert (p.returncode, out, err) == (0, "", "")
+    assert "mynet0" not in netlab.links(a)
+    assert netlab.pids(a) == []
+    assert json.loads((run / "check.json").read_text())["attempts"] == {}
+
+
+def has_open(pid: int, path: Path) -> bool:
+    fds = Path(f"/proc/{pid}/fd")
+    try:
+        return any(os.readlink(fds / fd) == str(path) for fd in os.listdir(fds))
+    except OSError:
+        return False
+
+
 def test_rendered_cron_file_passes_debian_crons_parser(tmp_path: Path) -> None:
     good = cron_verdict(tmp_path / "good", "rrqnet", render.cron_file())
     assert good and not [m for m in good if re.search(r"Error|bad|INSECURE|ignored", m)], good
