@@ -44,7 +44,9 @@ DEFAULT_BATCH = 64
 # A wake this long after the previous one, when that one found a lone frame, is interactive
 # traffic: handle one frame and go back to epoll, which is level-triggered and wakes us at once
 # if more is waiting, instead of draining to EAGAIN (a syscall and an exception, each costly on
-# an interpreter whose caches went cold while it slept).
+# an interpreter whose caches went cold while it slept). A lone frame also skips the batching
+# (the per-channel queues and the coalescer): it is sent or written at once, with as little
+# Python as possible between the read and the write.
 LONE_GAP = 0.001
 TPG_RANGE = (1461, 1477)
 TPG_SIZE = 1478
@@ -104,6 +106,7 @@ class Engine:
         self._rc_version = -1
         # the last drain brought a lone frame: latency first (see LONE_GAP)
         self._lone_local = self._lone_udp = True
+        self._direct = False  # the frame in hand is a lone one: no queues, no coalescing
         self._local_woke = self._udp_woke = 0.0
         self._stopping = False
         self.failure: str | None = None
@@ -310,6 +313,7 @@ class Engine:
         self._local_woke = now
         forward = self._forward
         n, batch = 0, self.batch
+        self._direct = lone
         while n < batch:
             try:
                 frame = port.read()
@@ -324,6 +328,7 @@ class Engine:
             forward(frame, ch, now)
             if lone:
                 break
+        self._direct = False
         self._lone_local = n <= 1
         if isinstance(port, StdioPort):
             self._drain_stdio(port, ch, now)
@@ -372,10 +377,12 @@ class Engine:
                 continue
             ch = by_addr.get(key)  # a GRO batch always comes from one source
             if ch is not None:
+                self._direct = lone and len(datagrams) == 1
                 if ch.opener is None:
                     self._plain(ch, datagrams, now)
                 else:
                     self._sealed(ch, datagrams, now)
+                self._direct = False
                 continue
             for data in datagrams:
                 ch = by_addr.get(key)  # the first datagram may have made the downlink
@@ -480,7 +487,8 @@ class Engine:
                     gro.add(data)  # type: ignore[union-attr]  # hdr is set only with a tap
                     continue
                 forward(data, ch, now)
-                hdr = self._to_tap_only(ch)
+                if not self._direct:
+                    hdr = self._to_tap_only(ch)
             elif n <= heartbeat_max:
                 ch.rx_heartbeats += 1
                 self.log.debug("heartbeat from %s", ch.name)
@@ -562,17 +570,15 @@ class Engine:
             self._rc_src, self._rc_hdr, self._rc_route = src, hdr, route
             self._rc_version = self.switch.macs.version
         if isinstance(route, str):
-            self.drops.count(route)
-            src.drop(route)
-            if self._trace:
-                self.log.log(TRACE, "drop %d bytes from %s: %s", len(frame), src.name, route)
+            self._refused(frame, src, route)
             return
         local = self.local
         out = self._out
+        direct = self._direct
         for ch in route:
             if ch is local:
                 gro = self._gro
-                if gro is not None:
+                if gro is not None and not direct:
                     gro.add(frame)
                 else:
                     self._write_local(frame)
@@ -580,8 +586,9 @@ class Engine:
             data = frame if ch.sealer is None else ch.sealer.seal(frame)
             if self.settings.tpg and TPG_RANGE[0] <= len(data) <= TPG_RANGE[1]:
                 data += bytes(TPG_SIZE - len(data))
-            queue = out.get(ch)
-            if queue is None:
+            if direct:
+                self._send(ch, [data])
+            elif (queue := out.get(ch)) is None:
                 out[ch] = [data]
             else:
                 queue.append(data)
@@ -590,11 +597,14 @@ class Engine:
             if self._trace:
                 self.log.log(TRACE, "%d bytes %s -> %s", len(frame), src.name, ch.name)
 
+    def _refused(self, frame: bytes, src: Channel, reason: str) -> None:
+        self.drops.count(reason)
+        src.drop(reason)
+        if self._trace:
+            self.log.log(TRACE, "drop %d bytes from %s: %s", len(frame), src.name, reason)
+
     def _write_local(self, frame: bytes) -> None:
-        """To the local end: a tap collects runs to coalesce (written at flush); stdio now."""
-        if self._gro is not None:
-            self._gro.add(frame)
-            return
+        """One frame to the local end, now (a tap's runs are coalesced at flush instead)."""
         port, ch = self.local_port, self.local
         assert port is not None and ch is not None
         try:
@@ -620,21 +630,12 @@ class Engine:
                         e.strerror,
                     )
                     for f in w.frames:
-                        self._write_one(port, ch, f)
+                        self._write_local(f)
                     continue
                 self._local_write_failed(e, len(w.frames))
             else:
                 ch.tx_frames += len(w.frames)
                 ch.tx_bytes += w.nbytes
-
-    def _write_one(self, port: TapPort, ch: Channel, frame: bytes) -> None:
-        try:
-            port.write(frame)
-        except OSError as e:
-            self._local_write_failed(e, 1)
-        else:
-            ch.tx_frames += 1
-            ch.tx_bytes += len(frame)
 
     def _local_write_failed(self, e: OSError, frames: int) -> None:
         ch = self.local
