@@ -318,6 +318,7 @@ class Engine:
             try:
                 frame = port.read()
             except OSError as e:
+                self._direct = False
                 self._local_lost(e)
                 return
             if frame is None:
