@@ -13,6 +13,7 @@ from rrqctl import __version__
 from rrqctl.errors import ConfigError, ExitCode, RrqError, UsageError
 
 PROG = "rrqctl"
+ENGINE_FD = "--engine-fd"  # see supervise/handover.py
 
 
 def run_guarded(prog: str, fn: Callable[[], int]) -> int:
@@ -91,6 +92,10 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
+    if ENGINE_FD in args_list and "run" in args_list:  # `rrqctl run` after its handover
+        from rrqctl.supervise.handover import run_engine
+
+        return run_guarded(PROG, lambda: run_engine(args_list))
 
     def go() -> int:
         args = parser().parse_args(args_list)

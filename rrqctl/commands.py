@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from rrqctl.cli import exit_code, print_json
-from rrqctl.errors import ConfigError, ExitCode, Issue, NotRunningError, UsageError
+from rrqctl.errors import ConfigError, ExitCode, Issue, NotRunningError, RrqError, UsageError
 
 Command = tuple[
     Callable[[argparse.Namespace], int], str, Callable[[argparse.ArgumentParser], None], bool
@@ -173,19 +173,39 @@ def down(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rrqctl.supervise.supervisor import Supervisor
+    """Validate the cable here, then exec the small engine process (supervise/handover.py)."""
+    from rrqctl.supervise import handover
+    from rrqctl.supervise.links import error_json
+    from rrqctl.supervise.spec import spec_json
 
-    def source() -> Any:
-        return cable_from_file(args.cable_file) if args.cable_file else load(args).get(args.name)
-
-    return Supervisor(
-        source(),
-        paths(args),
-        attach=args.attach,
-        ready_fd=args.ready_fd,
-        reload_source=source,
-        health_every=args.health_every,
-    ).run()
+    try:
+        cable = cable_from_file(args.cable_file) if args.cable_file else load(args).get(args.name)
+    except RrqError as e:
+        if not args.print_spec:
+            raise
+        print(error_json(e))
+        return int(e.exit_code)
+    if args.print_spec:
+        print_json(spec_json(cable))
+        return 0
+    reload = ["run", args.name, "--interfaces", args.interfaces, "--confd", args.confd]
+    reload += ["--run-dir", args.run_dir]
+    for d in args.networkd_dirs or ():
+        reload += ["--networkd-dir", d]
+    if args.cable_file:
+        reload += ["--cable-file", args.cable_file]
+    handover.exec_engine(
+        {
+            "spec": spec_json(cable),
+            "run_dir": args.run_dir,
+            "attach": args.attach,
+            "ready_fd": args.ready_fd,
+            "health_every": args.health_every,
+            "reload": reload,
+        },
+        sys.argv[1:],
+    )
+    return 0  # not reached: exec_engine replaces this process
 
 
 def cable_from_file(path: str) -> Any:
@@ -225,6 +245,7 @@ def _run_args(p: argparse.ArgumentParser) -> None:
         default=float(os.environ.get("RRQCTL_HEALTH_EVERY", "10")),
         help="in-process health checks and repairs (default 10, 0 = off; env RRQCTL_HEALTH_EVERY)",
     )
+    p.add_argument("--print-spec", action="store_true", help=argparse.SUPPRESS)
 
 
 def hook(args: argparse.Namespace) -> int:

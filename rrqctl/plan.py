@@ -82,11 +82,17 @@ class Record:
 
 
 def dhclient_argv(
-    cable: Cable, pidfile: str, leases: str, *, release: bool = False, foreground: bool = False
+    name: str,
+    args: Sequence[str],
+    pidfile: str,
+    leases: str,
+    *,
+    release: bool = False,
+    foreground: bool = False,
 ) -> list[str]:
-    assert cable.dhcp is not None
+    """dhclient on tap name with the cable's dhclient arguments."""
     mode = ["-r"] if release else (["-d"] if foreground else ["-nw"])
-    return ["dhclient", *cable.dhcp.args, *mode, "-pf", pidfile, "-lf", leases, cable.name]
+    return ["dhclient", *args, *mode, "-pf", pidfile, "-lf", leases, name]
 
 
 def plan_up(
@@ -127,7 +133,8 @@ def plan_up(
         if cable.nice is not None:
             want(Step.NICE, f"renice -n {cable.nice} -p ENGINE_PID")
     if owns_link and cable.dhcp is not None and seen.dhclient_pid is None:
-        want(Step.DHCP, shlex.join(dhclient_argv(cable, "PIDFILE", "LEASES")), "dhclient -r ...")
+        argv = dhclient_argv(name, cable.dhcp.args, "PIDFILE", "LEASES")
+        want(Step.DHCP, shlex.join(argv), "dhclient -r ...")
     return out
 
 

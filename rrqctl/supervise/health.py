@@ -9,16 +9,36 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from rrqctl.engine.channels import UPLINK_STALE_AFTER
 
 if TYPE_CHECKING:
-    from rrqctl.model import Cable
     from rrqctl.plan import Observed
 
 BACKOFF_BASE = 60.0  # seconds after the first failed repair
 BACKOFF_CAP = 3600.0
+
+
+class WantedLink(Protocol):
+    """What the link checks need of a cable (the model's Cable, or the engine's CableSpec)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def local(self) -> str: ...
+    @property
+    def owner(self) -> str: ...
+    @property
+    def mac(self) -> str | None: ...
+    @property
+    def mtu(self) -> int | None: ...
+    @property
+    def address(self) -> object | None: ...
+    @property
+    def bridge(self) -> str | None: ...
+    @property
+    def dhcp(self) -> object | None: ...
 
 
 @dataclass(frozen=True)
@@ -31,7 +51,7 @@ class Finding:
         return f"{self.check}: {self.reason}"
 
 
-def link_findings(cable: Cable, seen: Observed) -> list[Finding]:
+def link_findings(cable: WantedLink, seen: Observed) -> list[Finding]:
     """Tap present, up, with its MAC/MTU/address, in its bridge (for cables whose link we own)."""
     if cable.local != "tap" or cable.owner != "rrqctl":
         return []
@@ -65,7 +85,7 @@ def engine_findings(seen: Observed, answers: bool) -> list[Finding]:
     return []
 
 
-def dhclient_findings(cable: Cable, running: bool) -> list[Finding]:
+def dhclient_findings(cable: WantedLink, running: bool) -> list[Finding]:
     if cable.dhcp is None or cable.owner != "rrqctl" or running:
         return []
     return [Finding("dhclient", "dhclient is not running")]

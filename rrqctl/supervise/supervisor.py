@@ -7,12 +7,10 @@ reload remotes on SIGHUP, and undo the set-up on SIGTERM.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -21,32 +19,33 @@ from rrqctl import logs
 from rrqctl.engine.loop import Engine
 from rrqctl.engine.ports import TapPort
 from rrqctl.errors import ActionError, EngineError, RrqError
-from rrqctl.plan import PHASE_STEPS, Step, dhclient_argv
+from rrqctl.plan import dhclient_argv
+from rrqctl.supervise import links
 from rrqctl.supervise.control import ControlServer
 from rrqctl.supervise.health import Backoff, Finding, link_findings
 from rrqctl.supervise.runner import Readiness, open_engine, pidfile, readable_keys
-from rrqctl.system import host, netlink, notify, proc
-from rrqctl.system.paths import Paths
+from rrqctl.system import linkstate, notify, proc
+from rrqctl.system.observe import observe
 
 if TYPE_CHECKING:
-    from rrqctl.model import Cable
+    from rrqctl.supervise.spec import CableSpec
+    from rrqctl.system.paths import Paths
 
 STATUS_EVERY = 5.0
 HEALTH_EVERY = 10.0
 LINK_WAIT = 30.0
-SETUP_STEPS = tuple(s for s in PHASE_STEPS["pre-up"] if s not in (Step.ENGINE, Step.NICE))
 TEST_FAULTS = "RRQCTL_TEST_FAULTS"  # set to 1 to allow the 'test-stall' control request
 
 
 class Supervisor:
     def __init__(
         self,
-        cable: Cable,
+        cable: CableSpec,
         paths: Paths,
         *,
         attach: bool = False,
         ready_fd: int | None = None,
-        reload_source: Callable[[], Cable] | None = None,
+        reload_source: Callable[[], CableSpec] | None = None,
         health_every: float = HEALTH_EVERY,
     ) -> None:
         self.cable, self.paths, self.attach = cable, paths, attach
@@ -55,8 +54,7 @@ class Supervisor:
         self.local_lost = False
         self.ready = Readiness(ready_fd)
         self.reload_source = reload_source
-        syslog = cable.log.syslog if cable.log is not None else None
-        self.log = logs.setup(cable.name, cable.verbosity, syslog)
+        self.log = logs.setup(cable.name, cable.verbosity, cable.syslog)
         self.engine: Engine | None = None
         self.server: ControlServer | None = None
         self.dhclient: subprocess.Popen[bytes] | None = None
@@ -101,13 +99,13 @@ class Supervisor:
         if self.cable.owner == "networkd":
             self._wait_for_link()
             return
-        host.Up(self.cable, self.paths, say=_say).run(SETUP_STEPS)
+        links.change("up", self.cable, self.paths)
         self.made = True
 
     def _wait_for_link(self, timeout: float = LINK_WAIT) -> None:
         name = self.cable.name
         deadline = time.monotonic() + timeout
-        while netlink.get_link(name) is None:
+        while linkstate.link(name) is None:
             if time.monotonic() > deadline:
                 raise ActionError(
                     f"tap {name} did not appear within {timeout:.0f}s: is systemd-networkd "
@@ -158,8 +156,10 @@ class Supervisor:
         if self.engine is not None:
             self.engine.close()
         if self.made:
-            with contextlib.suppress(RrqError, OSError):
-                host.down(self.cable, self.paths, say=_say, steps=SETUP_STEPS)
+            try:
+                links.change("down", self.cable, self.paths)
+            except RrqError as e:
+                self.log.error("tear-down: %s", e)
 
     # ---- health -------------------------------------------------------------------------
 
@@ -172,7 +172,7 @@ class Supervisor:
         c = self.cable
         findings = []
         if c.local == "tap" and c.owner == "rrqctl":
-            findings = link_findings(c, host.observe(c, self.paths))
+            findings = link_findings(c, observe(c.name, self.paths, bridge=c.bridge))
         elif c.local == "tap" and self.local_lost:
             findings = [
                 Finding("tap", f"{c.name} is gone: waiting for systemd-networkd to make it again")
@@ -196,18 +196,17 @@ class Supervisor:
 
     def _repair(self, f: Finding) -> None:
         c, name = self.cable, self.cable.name
-        if f.check == "tap" and c.owner == "networkd" and netlink.get_link(name) is None:
+        if f.check == "tap" and c.owner == "networkd" and linkstate.link(name) is None:
             raise ActionError(f.reason)
         if f.check == "tap" and c.owner == "rrqctl":
-            netlink.create_tap(name)
-            host.Up(c, self.paths, say=_say).run(SETUP_STEPS)  # MAC, MTU, up, address, bridge
+            links.change("tap", c, self.paths)  # the tap, then MAC, MTU, up, address, bridge
         elif f.check in ("tap-up", "mac", "mtu", "address", "bridge"):
-            host.Up(c, self.paths, say=_say).run(SETUP_STEPS)
+            links.change("up", c, self.paths)
         elif f.check == "dhclient":
             self.dhclient = None
             self._start_dhclient()
             return
-        if (f.check == "tap" or self.local_lost) and netlink.get_link(name) is not None:
+        if (f.check == "tap" or self.local_lost) and linkstate.link(name) is not None:
             self._reattach()
 
     def _reattach(self) -> None:
@@ -219,10 +218,8 @@ class Supervisor:
     # ---- dhclient -----------------------------------------------------------------------
 
     def _dhclient_argv(self, **kw: bool) -> list[str]:
-        n = self.cable.name
-        return dhclient_argv(
-            self.cable, self.paths.dhclient_pid(n), self.paths.dhclient_leases(n), **kw
-        )
+        n, p, args = self.cable.name, self.paths, self.cable.dhcp or ()
+        return dhclient_argv(n, args, p.dhclient_pid(n), p.dhclient_leases(n), **kw)
 
     def _start_dhclient(self) -> None:
         if self.cable.dhcp is None or not self._owns_link():
@@ -258,23 +255,13 @@ class Supervisor:
             self.log.error("reload refused, running on: %s", e)
             notify.notify("READY=1", f"STATUS=reload refused: {e}")
             raise
-        old = self.cable
-        changed = [
-            f
-            for f in ("local", "port", "bridge", "dhcp", "mac", "mtu", "ipv4_only", "source")
-            if getattr(new, f) != getattr(old, f)
-        ]
+        changed = self.cable.changed(new)
         self.engine.reload(new.engine_settings())
         self.cable = new
         note = f"; restart to apply {', '.join(changed)}" if changed else ""
-        self.log.info("reloaded: %d remotes%s", len(new.remotes), note)
+        self.log.info("reloaded: %d remotes%s", new.remotes, note)
         notify.notify("READY=1", f"STATUS={self.engine.summary()}")
-        return f"reloaded {len(new.remotes)} remotes{note}"
-
-
-def _say(line: str) -> None:
-    """What the set-up does, as [#] lines: on stderr, so the journal has them at any log level."""
-    print(line, file=sys.stderr, flush=True)
+        return f"reloaded {new.remotes} remotes{note}"
 
 
 def _stall() -> None:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from rrqctl.errors import ActionError, BusyError
 from rrqctl.plan import Action, Observed, Record, Step, dhclient_argv, plan_down, plan_up
 from rrqctl.system import netlink, proc
+from rrqctl.system.observe import observe as _observe
 from rrqctl.system.paths import Paths
 
 if TYPE_CHECKING:
@@ -30,24 +31,7 @@ Say = Callable[[str], None]
 
 
 def observe(cable: Cable, paths: Paths) -> Observed:
-    tap = netlink.get_link(cable.name) if cable.local == "tap" else None
-    master = netlink.link_name(tap.master) if tap is not None and tap.master else None
-    bridge_ok = True
-    if cable.bridge:
-        br = netlink.get_link(cable.bridge)
-        bridge_ok = br is not None and br.kind == "bridge"
-    return Observed(
-        tap_exists=tap is not None,
-        tap_is_tap=tap is None or tap.kind == "tun",
-        tap_up=bool(tap and tap.up),
-        tap_mac=tap.mac if tap else "",
-        tap_mtu=tap.mtu if tap else 0,
-        tap_master=master,
-        tap_addresses=tuple(netlink.addresses(cable.name)) if tap else (),
-        bridge_exists=bridge_ok,
-        engine_pid=proc.read_pidfile(paths.pidfile(cable.name)),
-        dhclient_pid=proc.read_pidfile(paths.dhclient_pid(cable.name)),
-    )
+    return _observe(cable.name, paths, tap=cable.local == "tap", bridge=cable.bridge)
 
 
 # ---- the record -------------------------------------------------------------------------
@@ -151,10 +135,10 @@ class Up:
         return a.text
 
     def _dhclient(self, **kw: bool) -> list[str]:
-        p = self.paths
-        return dhclient_argv(
-            self.cable, p.dhclient_pid(self.cable.name), p.dhclient_leases(self.cable.name), **kw
-        )
+        p, name = self.paths, self.cable.name
+        assert self.cable.dhcp is not None
+        args = self.cable.dhcp.args
+        return dhclient_argv(name, args, p.dhclient_pid(name), p.dhclient_leases(name), **kw)
 
     def _do(self, a: Action) -> None:
         name, c = self.cable.name, self.cable
@@ -293,9 +277,8 @@ def stop_dhclient(cable: Cable, paths: Paths) -> None:
     name = cable.name
     pid = proc.read_pidfile(paths.dhclient_pid(name))
     if cable.dhcp is not None and pid is not None:
-        argv = dhclient_argv(
-            cable, paths.dhclient_pid(name), paths.dhclient_leases(name), release=True
-        )
+        pidfile, leases = paths.dhclient_pid(name), paths.dhclient_leases(name)
+        argv = dhclient_argv(name, cable.dhcp.args, pidfile, leases, release=True)
         proc.run(argv, check=False, timeout=20)
     if pid is not None and proc.alive(pid):
         proc.terminate(pid)

@@ -1,4 +1,5 @@
-"""Links, addresses, bridges and namespaces over netlink. The only module importing pyroute2.
+"""Changing links, addresses, bridges and namespaces over netlink: the only module importing
+pyroute2. Reading them is linkstate.py's (the engine process does that without pyroute2).
 
 Works with pyroute2 0.7.7 (Debian 13) and 0.9.x (PyPI). Every failure is an ActionError
 that says what was being done; nothing here prints.
@@ -10,29 +11,12 @@ import contextlib
 import errno
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from pyroute2 import IPRoute, NetlinkError, NetNS
 from pyroute2 import netns as _netns
 
 from rrqctl.errors import ActionError
-
-IFF_UP = 0x1
-
-
-@dataclass(frozen=True)
-class Link:
-    """What the kernel says about one interface."""
-
-    name: str
-    index: int
-    kind: str | None  # 'tun' for a tap, 'bridge', 'veth', ...
-    up: bool  # administratively up
-    operstate: str
-    mac: str
-    mtu: int
-    master: int | None  # ifindex of the bridge it is a port of
 
 
 @contextlib.contextmanager
@@ -50,40 +34,6 @@ def _fail(what: str, e: Exception) -> ActionError:
     return ActionError(f"{what}: {reason}")
 
 
-def _link(msg: Any) -> Link:
-    return Link(
-        name=msg.get_attr("IFLA_IFNAME"),
-        index=msg["index"],
-        kind=msg.get_nested("IFLA_LINKINFO", "IFLA_INFO_KIND"),
-        up=bool(msg["flags"] & IFF_UP),
-        operstate=msg.get_attr("IFLA_OPERSTATE") or "UNKNOWN",
-        mac=msg.get_attr("IFLA_ADDRESS") or "",
-        mtu=msg.get_attr("IFLA_MTU") or 0,
-        master=msg.get_attr("IFLA_MASTER"),
-    )
-
-
-def get_link(name: str, netns: str | None = None) -> Link | None:
-    """The link called name, or None if there is none."""
-    with _route(netns) as ipr:
-        try:
-            msgs = ipr.link("get", ifname=name)
-        except NetlinkError as e:
-            if e.code == errno.ENODEV:
-                return None
-            raise _fail(f"looking up {name}", e) from None
-    return _link(msgs[0]) if msgs else None
-
-
-def link_name(index: int, netns: str | None = None) -> str | None:
-    with _route(netns) as ipr:
-        try:
-            msgs = ipr.link("get", index=index)
-        except NetlinkError:
-            return None
-    return str(msgs[0].get_attr("IFLA_IFNAME")) if msgs else None
-
-
 def _index(ipr: Any, name: str) -> int:
     found = ipr.link_lookup(ifname=name)
     if not found:
@@ -96,10 +46,10 @@ def create_tap(name: str, netns: str | None = None) -> None:
     with _route(netns) as ipr:
         try:
             ipr.link("add", ifname=name, kind="tuntap", mode="tap", ifr={"no_pi": 1})
+            made = ipr.link("get", ifname=name)
         except NetlinkError as e:
             raise _fail(f"creating tap {name}", e) from None
-    link = get_link(name, netns)
-    if link is None or link.kind != "tun":
+    if not made or made[0].get_nested("IFLA_LINKINFO", "IFLA_INFO_KIND") != "tun":
         raise ActionError(f"creating tap {name}: it did not appear")
 
 
@@ -190,18 +140,6 @@ def del_address(name: str, cidr: str, netns: str | None = None) -> None:
         except NetlinkError as e:
             if e.code != errno.EADDRNOTAVAIL:
                 raise _fail(f"removing address {cidr} from {name}", e) from None
-
-
-def addresses(name: str, family: int | None = None, netns: str | None = None) -> list[str]:
-    """The addresses on name as CIDR strings."""
-    with _route(netns) as ipr:
-        found = ipr.link_lookup(ifname=name)
-        if not found:
-            return []
-        kw: dict[str, Any] = {"index": found[0]}
-        if family is not None:
-            kw["family"] = family
-        return [f"{m.get_attr('IFA_ADDRESS')}/{m['prefixlen']}" for m in ipr.get_addr(**kw)]
 
 
 def create_netns(name: str) -> None:

@@ -7,7 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.netlab import Lab, wait_for
+import pytest
+
+from rrqctl.errors import ExitCode, NotRunningError
+from rrqctl.supervise.control import query
+from tests.netlab import BIN, Lab, Proc, wait_for
 
 SCRIPT = Path(__file__).parents[1] / "data" / "dhclient-script"
 
@@ -23,6 +27,24 @@ def peer(lab: Lab, quiet: bool = False) -> tuple[str, str]:
 def stanza(*options: str, name: str = "mynet0", head: str = "") -> str:
     body = "".join(f"    {o}\n" for o in options)
     return f"{head}iface {name} inet static\n    address 10.88.0.1/24\n{body}"
+
+
+def squat_port(lab: Lab, ns: str, port: int = 3636) -> Proc:
+    """A process holding UDP port in ns (so an engine cannot bind it)."""
+    code = (
+        "import socket,time; s=socket.socket(socket.AF_INET6, socket.SOCK_DGRAM);"
+        f"s.bind(('::', {port})); time.sleep(60)"
+    )
+    squatter = lab.spawn(ns, [sys.executable, "-c", code], "squatter")
+
+    def taken() -> bool:
+        ss = subprocess.run(
+            ["ip", "netns", "exec", ns, "ss", "-uln"], capture_output=True, text=True
+        )
+        return f":{port} " in ss.stdout
+
+    wait_for(taken, what="the squatter", proc=squatter)
+    return squatter
 
 
 def leftovers(lab: Lab, ns: str) -> dict[str, object]:
@@ -96,17 +118,7 @@ def test_failure_after_the_tap_was_made_rolls_back(netlab: Lab) -> None:
     """The UDP port is taken: the engine cannot start after the tap exists; up undoes it."""
     a, _ = peer(netlab)
     netlab.write_interfaces(a, stanza("rrqnet_port 3636", "rrqnet_remote 10.77.0.2:3636"))
-    code = "import socket,time; s=socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); s.bind(('::', 3636)); time.sleep(60)"
-    netlab.spawn(a, [sys.executable, "-c", code], "squatter")
-    wait_for(
-        lambda: (
-            "3636"
-            in subprocess.run(
-                ["ip", "netns", "exec", a, "ss", "-uln"], capture_output=True, text=True
-            ).stdout
-        ),
-        what="the squatter",
-    )
+    squat_port(netlab, a)
     r = netlab.rrqctl(a, "up", "mynet0", check=False)
     assert r.returncode == 4, r.stdout + r.stderr
     assert "[#] ip tuntap add dev mynet0 mode tap" in r.stdout
@@ -174,3 +186,62 @@ def test_dhcp_lease_from_a_real_dnsmasq_across_the_cable_and_release_on_down(net
     assert f"DHCPRELEASE(tap0) {addr.group(1)}" in log.read_text()
     assert addr.group(1) not in leases.read_text()
     assert netlab.pids(a) == []
+
+
+def vm_rss_kb(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(line for line in status.splitlines() if line.startswith("VmRSS:")).split()[1])
+
+
+def test_run_sets_up_in_a_helper_and_its_engine_process_stays_small(netlab: Lab) -> None:
+    """`rrqctl run` (what the unit runs): the long-lived process holds neither pydantic nor
+    pyroute2; its set-up and tear-down happen in a helper, and what it made is undone."""
+    a, b = peer(netlab)
+    key = netlab.keyfile()
+    netlab.rrqnet(b, f"-t tap0 3636 10.77.0.1:3636={key}", "b")
+    netlab.ip(a, "link", "add", "br0", "type", "bridge")
+    netlab.ip(a, "addr", "add", "10.88.0.1/24", "dev", "br0")
+    netlab.ip(a, "link", "set", "br0", "up")
+    options = ("rrqnet_port 3636", f"rrqnet_remote 10.77.0.2:3636={key}", "rrqnet_bridge br0")
+    netlab.write_interfaces(a, stanza(*options))
+    argv = [str(BIN / "rrqctl"), "run", "mynet0", *netlab.rrqctl_args(a)]
+    run = netlab.spawn(a, argv, "run")
+    sock = netlab.run_dir(a) / "mynet0.sock"
+    wait_for(sock.exists, what="the control socket", proc=run)
+    assert "master br0" in netlab.ip(a, "link", "show", "mynet0")
+    assert netlab.ping(a, "10.88.0.2")
+    assert Path(f"/proc/{run.pid}/comm").read_text() == "rrqctl\n"  # the same pid, exec'd
+    maps = Path(f"/proc/{run.pid}/maps").read_text()
+    assert "pydantic" not in maps
+    assert "cryptography" in maps  # a sealed cable: this is the engine, not the front
+    assert vm_rss_kb(run.pid) < 40 * 1024
+    # a reload reads the file again (in a helper): refused with FILE:LINE, then applied
+    path = netlab.write_interfaces(a, stanza("rrqnet_port 99999", *options[1:]))
+    with pytest.raises(NotRunningError, match=f"{path}:3: rrqnet_port: port 99999 is out of"):
+        query(str(sock), "reload")
+    netlab.write_interfaces(a, stanza(*options, "rrqnet_remote 10.77.0.9:3636"))
+    assert query(str(sock), "reload") == "reloaded 2 remotes"
+    assert len(query(str(sock))["remotes"]) == 2
+    assert netlab.ping(a, "10.88.0.2")
+    assert run.stop() == 0
+    assert "[#] ip link set dev mynet0 master br0" in run.output()
+    assert "mynet0" not in netlab.links(a) and "br0" in netlab.links(a)
+    assert sorted(p.name for p in netlab.run_dir(a).iterdir() if p.name != ".lock") == []
+
+
+def test_run_whose_engine_cannot_open_undoes_its_set_up(netlab: Lab) -> None:
+    a, _ = peer(netlab)
+    netlab.write_interfaces(a, stanza("rrqnet_port 3636", "rrqnet_remote 10.77.0.2:3636"))
+    squatter = squat_port(netlab, a)
+    r = subprocess.run(
+        ["ip", "netns", "exec", a, str(BIN / "rrqctl"), "run", "mynet0", *netlab.rrqctl_args(a)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    squatter.stop()
+    assert r.returncode == ExitCode.ENGINE, r.stderr
+    assert r.stderr.startswith("[#] ip tuntap add dev mynet0 mode tap\n")
+    assert "[#] ip link del dev mynet0\n" in r.stderr
+    assert r.stderr.endswith("rrqctl: UDP port 3636 is already in use\n")
+    assert "mynet0" not in netlab.links(a)
