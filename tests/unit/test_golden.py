@@ -11,6 +11,10 @@ from pathlib import Path
 import pytest
 
 from rrqctl.cli import main
+from rrqctl.errors import ActionError, ConfigError
+from rrqctl.model import Cable
+from rrqctl.supervise.links import error_from
+from rrqctl.supervise.spec import CableSpec
 from tests.configtree import KEY, inside
 
 GOLDEN = Path(__file__).parents[1] / "golden"
@@ -56,3 +60,44 @@ def test_show_json_matches_golden(
         expected_file.write_text(json.dumps(got, indent=2) + "\n")
     assert got == json.loads(expected_file.read_text())
     assert rc == (3 if got["errors"] else 0)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_run_hands_its_engine_process_the_cable_the_model_validated(
+    case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`rrqctl run` passes the engine process a plain projection of the cable (spec.py):
+    it must say what the model says, and survive its own JSON round trip."""
+    materialize(case, tmp_path)
+    with inside(tmp_path):
+        main(["show", "--json", *ARGS])
+        shown = json.loads(capsys.readouterr().out)["cables"]
+        for declared in shown:
+            model = Cable.model_validate({k: v for k, v in declared.items() if k != "command"})
+            assert main(["run", model.name, "--print-spec", *ARGS]) == 0
+            spec = CableSpec.from_json(json.loads(capsys.readouterr().out))
+            assert spec.engine_settings() == model.engine_settings()
+            plain = (spec.name, spec.local, spec.owner, spec.bridge, spec.mac, spec.mtu, spec.nice)
+            assert plain == (model.name, model.local, model.owner, model.bridge, model.mac,
+                             model.mtu, model.nice)  # fmt: skip
+            assert spec.address == (str(model.address) if model.address else None)
+            assert spec.dhcp == (model.dhcp.args if model.dhcp else None)
+            assert spec.syslog == (model.log.syslog if model.log else None)
+            assert (spec.verbosity, spec.remotes) == (model.verbosity, len(model.remotes))
+            assert CableSpec.from_json(spec.to_json()) == spec
+            assert spec.changed(spec) == []
+
+
+def test_a_cable_that_cannot_be_read_is_said_as_json_for_a_reload(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "interfaces").write_text("iface mynet0 inet manual\n    rrqnet_port 0\n")
+    with inside(tmp_path):
+        rc = main(["run", "mynet0", "--print-spec", *ARGS])
+    said = json.loads(capsys.readouterr().out)
+    assert rc == 3
+    assert said["kind"] == "ConfigError"
+    assert said["message"] == "interfaces:2: rrqnet_port: port 0 is out of range 1-65535"
+    err = error_from(json.dumps(said), "fallback")
+    assert isinstance(err, ConfigError) and str(err) == said["message"]
+    assert isinstance(error_from("not json", "fallback"), ActionError)
