@@ -85,6 +85,15 @@ def _show_args(p: argparse.ArgumentParser) -> None:
 # ---- status ----------------------------------------------------------------------------
 
 
+def _status_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name", nargs="?", help="one cable (default: all)")
+    how = p.add_mutually_exclusive_group()
+    how.add_argument("--json", action="store_true", help="machine-readable output")
+    how.add_argument(
+        "--metrics", action="store_true", help="Prometheus text exposition (node_exporter)"
+    )
+
+
 def status(args: argparse.Namespace) -> int:
     from rrqctl.supervise.control import query
     from rrqctl.view import status_text
@@ -99,6 +108,10 @@ def status(args: argparse.Namespace) -> int:
             result[n] = None
     if args.json:
         print_json(result if not args.name else result[args.name])
+    elif args.metrics:
+        from rrqctl.supervise.metrics import metrics_text
+
+        print(metrics_text(st for st in result.values() if st), end="")
     else:
         for n in names:
             print(status_text(result[n]) if result[n] else f"cable {n}: not running")
@@ -426,7 +439,7 @@ COMMANDS: dict[str, Command] = {
         True,
     ),
     "show": (show, "show the declared cables and where each value came from", _show_args, True),
-    "status": (status, "show running cables: remotes, counters, MACs, drops", _show_args, True),
+    "status": (status, "show running cables: remotes, counters, MACs, drops", _status_args, True),
     "hook": (
         hook,
         "the ifupdown hook (reads IFACE, PHASE and IF_RRQNET_* from the environment)",

@@ -266,9 +266,14 @@ COMMANDS = [
         "from (FILE:LINE); configuration errors, each as FILE:LINE: message.",
     ),
     (
-        "status [NAME] [--json]",
+        "status [NAME] [--json | --metrics]",
         "Live state from the control socket: remotes (kind, state, last heard, "
-        "sealed or plain, counters), learned MAC addresses, drops by reason.",
+        "sealed or plain, counters), learned MAC addresses, drops by reason, the engine's "
+        "memory and CPU time. --metrics prints it as Prometheus text exposition, every "
+        "running cable in one file (for node_exporter's textfile collector): "
+        "rrqnet_channel_frames_total, rrqnet_channel_bytes_total, rrqnet_channel_up, "
+        "rrqnet_dropped_total, rrqnet_macs, rrqnet_resident_memory_bytes, "
+        "rrqnet_cpu_seconds_total.",
     ),
     (
         "check [NAME...] [--dry-run] [--json] [--quiet]",

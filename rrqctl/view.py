@@ -57,8 +57,12 @@ def status_text(st: dict[str, Any]) -> str:
         rx = f"{local['rx_frames']} frames ({size(local['rx_bytes'])})"
         tx = f"{local['tx_frames']} frames ({size(local['tx_bytes'])})"
         local_text = f"{local['kind']} {local['name']}: in {rx}, out {tx}"
+    usage = ""
+    if "rss_bytes" in st:  # an engine started before an upgrade may not say
+        usage = f", {size(st['rss_bytes'])} resident, {st['cpu_seconds']:.1f} s CPU"
     lines = [
-        f"cable {st['name']}: pid {st['pid']}, up {duration(st['uptime'])}, UDP port {st['port']}",
+        f"cable {st['name']}: pid {st['pid']}, up {duration(st['uptime'])}, UDP port {st['port']}"
+        f"{usage}",
         f"  local: {local_text}",
     ]
     remotes = st["remotes"]

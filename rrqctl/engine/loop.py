@@ -31,7 +31,7 @@ from rrqctl.engine.ports import (
     sockaddr,
 )
 from rrqctl.engine.remotes import Remote, best_match, endpoint_name
-from rrqctl.engine.stats import Drops, RateLimitedLog
+from rrqctl.engine.stats import Drops, RateLimitedLog, process_usage
 from rrqctl.engine.switch import Switch
 
 if TYPE_CHECKING:
@@ -690,6 +690,7 @@ class Engine:
             "name": self.settings.name,
             "pid": os.getpid(),
             "uptime": round(time.time() - self.started, 1),
+            **process_usage(),
             "port": self.settings.port,
             "local": local,
             "declared": [r.text() for r in self.remotes],

@@ -1,8 +1,10 @@
-"""Counters of what was dropped and why, and logging that cannot flood."""
+"""Counters of what was dropped and why, the process's own usage, and logging that cannot
+flood."""
 
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections import OrderedDict
 from collections.abc import Hashable
@@ -23,6 +25,20 @@ class Drops:
 
     def snapshot(self) -> dict[str, int]:
         return dict(sorted(self.by_reason.items()))
+
+
+def process_usage() -> dict[str, float]:
+    """This process's resident memory (bytes) and CPU time (user + system seconds)."""
+    try:
+        with open("/proc/self/statm") as f:
+            resident_pages = int(f.read().split()[1])
+    except (OSError, IndexError, ValueError):
+        resident_pages = 0
+    t = os.times()
+    return {
+        "rss_bytes": resident_pages * os.sysconf("SC_PAGE_SIZE"),
+        "cpu_seconds": round(t.user + t.system, 2),
+    }
 
 
 class RateLimitedLog:

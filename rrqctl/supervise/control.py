@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from rrqctl.errors import NotRunningError
+from rrqctl.supervise.metrics import metrics_text
 
 if TYPE_CHECKING:
     from rrqctl.engine.loop import Engine
@@ -41,7 +42,7 @@ class ControlServer:
         self.handlers: dict[str, Callable[[], Any]] = {
             "status": engine.status,
             "summary": engine.summary,
-            "metrics": lambda: metrics_text(engine.status()),
+            "metrics": lambda: metrics_text([engine.status()]),
         }
         self.sock = _bind(path)
         self._thread = threading.Thread(target=self._serve, name="control", daemon=True)
@@ -141,44 +142,3 @@ def query(path: str, cmd: str = "status", timeout: float = TIMEOUT) -> Any:
     if "error" in reply:
         raise NotRunningError(f"{path}: {reply['error']}")
     return reply["result"]
-
-
-def metrics_text(status: dict[str, Any]) -> str:
-    """The status as Prometheus text exposition (for node_exporter's textfile collector)."""
-    cable = status["name"]
-    out = [
-        "# HELP rrqnet_channel_frames_total Frames through a channel.",
-        "# TYPE rrqnet_channel_frames_total counter",
-    ]
-    bytes_lines = [
-        "# HELP rrqnet_channel_bytes_total Frame bytes through a channel.",
-        "# TYPE rrqnet_channel_bytes_total counter",
-    ]
-    up_lines = [
-        "# HELP rrqnet_channel_up Whether a channel has been heard from recently.",
-        "# TYPE rrqnet_channel_up gauge",
-    ]
-    chans = list(status["remotes"])
-    if status.get("local"):
-        chans.append(status["local"])
-    for ch in chans:
-        lbl = f'cable="{cable}",channel="{ch["name"]}",kind="{ch["kind"]}"'
-        for d in ("rx", "tx"):
-            out.append(f'rrqnet_channel_frames_total{{{lbl},direction="{d}"}} {ch[d + "_frames"]}')
-            bytes_lines.append(
-                f'rrqnet_channel_bytes_total{{{lbl},direction="{d}"}} {ch[d + "_bytes"]}'
-            )
-        up_lines.append(f"rrqnet_channel_up{{{lbl}}} {int(ch['state'] == 'up')}")
-    drops = [
-        "# HELP rrqnet_dropped_total Datagrams and frames dropped, by reason.",
-        "# TYPE rrqnet_dropped_total counter",
-    ] + [
-        f'rrqnet_dropped_total{{cable="{cable}",reason="{r}"}} {n}'
-        for r, n in status["drops"].items()
-    ]
-    macs = [
-        "# HELP rrqnet_macs Learned MAC addresses.",
-        "# TYPE rrqnet_macs gauge",
-        f'rrqnet_macs{{cable="{cable}"}} {len(status["macs"])}',
-    ]
-    return "\n".join(out + bytes_lines + up_lines + drops + macs) + "\n"

@@ -74,3 +74,36 @@ def test_sources_not_declared_are_dropped_and_counted(netlab: Lab) -> None:
     wait_for(lambda: server.status()["drops"].get("no-remote", 0) >= 1, what="a no-remote drop")
     assert not netlab.ping(b, "10.88.0.1", count=1, timeout=1)
     assert server.status()["remotes"][0]["rx_frames"] == 0
+
+
+def metric(text: str, name: str, **labels: str) -> float:
+    """The value of the one sample of name whose labels include labels."""
+    want = [f'{k}="{v}"' for k, v in labels.items()]
+    found = []
+    for line in text.splitlines():
+        if line.startswith(name + "{") and all(w in line for w in want):
+            found.append(float(line.rsplit(" ", 1)[1]))
+    assert len(found) == 1, f"{name} {labels}: {found}\n{text}"
+    return found[0]
+
+
+def test_metrics_and_status_say_what_crossed_and_what_the_process_uses(netlab: Lab) -> None:
+    a, b = two_hosts(netlab, 4, 4)
+    ea = netlab.rrqnet(a, "-t tap0 3636 10.77.0.2:3636", "a")
+    netlab.rrqnet(b, "-t tap0 3636 10.77.0.1:3636", "b")
+    before = ea.query("metrics")
+    assert netlab.ping(a, "10.88.0.2", count=5)
+    after = ea.query("metrics")
+    for line in after.splitlines():  # Prometheus text: comments, or NAME{LABELS} VALUE
+        assert line.startswith("# ") or (
+            line.count("{") == 1 and float(line.rsplit(" ", 1)[1]) >= 0
+        )
+    channel = {"cable": "tap0", "channel": "10.77.0.2:3636", "direction": "tx"}
+    sent = metric(after, "rrqnet_channel_frames_total", **channel)
+    assert sent >= 5 + metric(before, "rrqnet_channel_frames_total", **channel)
+    assert metric(after, "rrqnet_channel_up", channel="10.77.0.2:3636") == 1
+    rss = metric(after, "rrqnet_resident_memory_bytes", cable="tap0")
+    assert 5 << 20 < rss < 40 << 20
+    assert metric(after, "rrqnet_cpu_seconds_total", cable="tap0") > 0
+    st = ea.status()
+    assert st["pid"] == ea.pid and 5 << 20 < st["rss_bytes"] < 40 << 20

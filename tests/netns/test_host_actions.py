@@ -222,6 +222,9 @@ def test_run_sets_up_in_a_helper_and_its_engine_process_stays_small(netlab: Lab)
     netlab.write_interfaces(a, stanza(*options, "rrqnet_remote 10.77.0.9:3636"))
     assert query(str(sock), "reload") == "reloaded 2 remotes"
     assert len(query(str(sock))["remotes"]) == 2
+    metrics = netlab.rrqctl(a, "status", "--metrics").stdout
+    assert metrics.count("# TYPE rrqnet_macs gauge") == 1
+    assert 'rrqnet_channel_up{cable="mynet0",channel="10.77.0.2:3636",kind="uplink"} 1' in metrics
     assert netlab.ping(a, "10.88.0.2")
     assert run.stop() == 0
     assert "[#] ip link set dev mynet0 master br0" in run.output()
