@@ -212,8 +212,11 @@ def network_for(ifname: str, dirs: tuple[str, ...]) -> dict[str, Entry]:
         path = find(n, dirs)
         if path is None:
             continue
-        with open(path, encoding="utf-8", errors="surrogateescape") as fh:
-            entries, _, _ = parse_ini(fh.read(), path)
+        try:
+            with open(path, encoding="utf-8", errors="surrogateescape") as fh:
+                entries, _, _ = parse_ini(fh.read(), path)
+        except OSError:
+            continue  # as systemd-networkd does with a .network file it cannot read
         globs = " ".join(
             e.value for e in entries if e.section == "Match" and e.key == "Name"
         ).split()

@@ -279,10 +279,13 @@ CONFD_VARS = {"PORT": "rrqnet_port", "MAC": "rrqnet_mac", "BR": "rrqnet_bridge"}
 
 
 def confd_cable(path: str) -> Found:
-    with open(path, encoding="utf-8", errors="surrogateescape") as f:
-        assignments, issues = confd.parse(f.read(), path)
     base = os.path.basename(path).removesuffix(".conf")
     where = Location(path)
+    try:
+        with open(path, encoding="utf-8", errors="surrogateescape") as f:
+            assignments, issues = confd.parse(f.read(), path)
+    except OSError as e:
+        return base, None, [Issue(where, f"cannot read: {e.strerror}")], where
     by_name = {a.name: a for a in assignments}
     tap = by_name.get("TAP")
     name = tap.words[0] if tap and tap.words else base

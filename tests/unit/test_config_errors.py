@@ -503,3 +503,24 @@ def test_a_file_ifupdown_cannot_read_stops_its_cables_but_not_others(tmp_path: P
         cfg.get("mynet0")
     assert e.value.lines == ["interfaces:3: option with empty value"]
     assert cfg.get("other0").port == 4000
+
+
+def test_files_that_cannot_be_read_are_named_not_a_traceback(tmp_path: Path) -> None:
+    """A dangling symlink or a directory where a file should be: said, others still load."""
+    cfg = load_tree(
+        tmp_path,
+        {
+            "conf.d/gone.conf": "->/nonexistent/gone.conf",
+            "conf.d/other.conf": "TAP=other0\nPORT=4000\n",
+            "network/a.network": "->/nonexistent/a.network",
+            "network/cab0.netdev": "[NetDev]\nName=cab0\nKind=tap\n[X-RRQNet]\nPort=3636\n",
+            "network/y.netdev": "->/nonexistent/y.netdev",
+        },
+    )
+    (tmp_path / "conf.d" / "dir.conf").mkdir()
+    again = load_tree(tmp_path, {})
+    for c in (cfg, again):
+        assert "conf.d/gone.conf: cannot read: No such file or directory" in error_lines(c)
+        assert c.get("other0").port == 4000
+    assert "conf.d/dir.conf: cannot read: Is a directory" in error_lines(again)
+    assert again.get("cab0").port == 3636  # its unreadable .network file is skipped
