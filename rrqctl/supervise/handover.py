@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from rrqctl.cli import ENGINE_FD
+from rrqctl.errors import UsageError
 from rrqctl.supervise.links import error_from
 from rrqctl.supervise.spec import CableSpec
 
@@ -54,18 +55,17 @@ def run_engine(argv: Sequence[str]) -> int:
     from rrqctl.supervise.supervisor import Supervisor
     from rrqctl.system.paths import Paths
 
-    fd = int(argv[list(argv).index(ENGINE_FD) + 1])
-    with os.fdopen(fd, "rb") as f:
-        handover = json.load(f)
-    reload_argv = [sys.executable, "-m", "rrqctl", *handover["reload"], PRINT_SPEC]
-    return Supervisor(
-        CableSpec.from_json(handover["spec"]),
-        Paths(handover["run_dir"]),
-        attach=handover["attach"],
-        ready_fd=handover["ready_fd"],
-        reload_source=lambda: fetch_spec(reload_argv),
-        health_every=handover["health_every"],
-    ).run()
+    at = list(argv).index(ENGINE_FD) + 1
+    try:
+        with os.fdopen(int(argv[at]), "rb") as f:
+            handover = json.load(f)
+        spec = CableSpec.from_json(handover["spec"])
+        reload_argv = [sys.executable, "-m", "rrqctl", *handover["reload"], PRINT_SPEC]
+        how = {k: handover[k] for k in ("attach", "ready_fd", "health_every")}
+        paths = Paths(handover["run_dir"])
+    except (IndexError, OSError, ValueError, KeyError, TypeError):
+        raise UsageError(f"{ENGINE_FD} is rrqctl run's own: not a handover") from None
+    return Supervisor(spec, paths, reload_source=lambda: fetch_spec(reload_argv), **how).run()
 
 
 def fetch_spec(argv: Sequence[str]) -> CableSpec:

@@ -11,9 +11,7 @@ from pathlib import Path
 import pytest
 
 from rrqctl.cli import main
-from rrqctl.errors import ActionError, ConfigError
 from rrqctl.model import Cable
-from rrqctl.supervise.links import error_from
 from rrqctl.supervise.spec import CableSpec
 from tests.configtree import KEY, inside
 
@@ -86,18 +84,3 @@ def test_run_hands_its_engine_process_the_cable_the_model_validated(
             assert (spec.verbosity, spec.remotes) == (model.verbosity, len(model.remotes))
             assert CableSpec.from_json(spec.to_json()) == spec
             assert spec.changed(spec) == []
-
-
-def test_a_cable_that_cannot_be_read_is_said_as_json_for_a_reload(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    (tmp_path / "interfaces").write_text("iface mynet0 inet manual\n    rrqnet_port 0\n")
-    with inside(tmp_path):
-        rc = main(["run", "mynet0", "--print-spec", *ARGS])
-    said = json.loads(capsys.readouterr().out)
-    assert rc == 3
-    assert said["kind"] == "ConfigError"
-    assert said["message"] == "interfaces:2: rrqnet_port: port 0 is out of range 1-65535"
-    err = error_from(json.dumps(said), "fallback")
-    assert isinstance(err, ConfigError) and str(err) == said["message"]
-    assert isinstance(error_from("not json", "fallback"), ActionError)
