@@ -143,14 +143,28 @@ class Demo:
             self.say(f"\n[#] removed {', '.join(self.made_ns)} and everything in them")
 
 
+def interrupt_on_sigterm() -> None:
+    """SIGTERM, like Ctrl-C, unwinds this process (so the demo cleans up) - this one only.
+
+    pyroute2 forks a child to reach a namespace and stops it with SIGTERM; the child
+    inherits this handler. It must die as by default, never unwind into clean() and remove
+    the namespaces under the demo's feet (it did, on a loaded host, nearly every time)."""
+    me = os.getpid()
+
+    def interrupted(signum: int, frame: FrameType | None) -> None:
+        if os.getpid() != me:
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupted)
+
+
 def run_demo() -> int:
     if os.geteuid() != 0:
         raise ActionError("the demo makes network namespaces and taps: run it as root")
 
-    def interrupted(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, interrupted)
+    interrupt_on_sigterm()
     demo = Demo()
     try:
         demo.build()
