@@ -201,6 +201,8 @@ def run(args: argparse.Namespace) -> int:
     if args.print_spec:
         print_json(spec_json(cable))
         return 0
+    if not args.attach:  # (with --attach, `up` has made the log file its stderr already)
+        _log_to_file(cable)
     reload = ["run", args.name, "--interfaces", args.interfaces, "--confd", args.confd]
     reload += ["--run-dir", args.run_dir]
     for d in args.networkd_dirs or ():
@@ -219,6 +221,20 @@ def run(args: argparse.Namespace) -> int:
         sys.argv[1:],
     )
     return 0  # not reached: exec_engine replaces this process
+
+
+def _log_to_file(cable: Any) -> None:
+    """rrqnet_log PATH: this process's stdout and stderr (so the engine's, and its helpers')
+    are appended to it, as for engines that ifup starts. Said before anything is made."""
+    from rrqctl.system.host import open_log_file
+
+    fd = open_log_file(cable)
+    if fd is not None:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+        os.close(fd)
 
 
 def cable_from_file(path: str) -> Any:

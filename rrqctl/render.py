@@ -3,6 +3,7 @@ the cron file. The only module that imports jinja2."""
 
 from __future__ import annotations
 
+import os
 import shlex
 from collections.abc import Sequence
 from importlib import resources
@@ -11,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import jinja2
 
 from rrqctl.errors import ConfigError
+from rrqctl.system.paths import UNIT_LOG_DIR
 
 if TYPE_CHECKING:
     from rrqctl.model import Cable
@@ -120,7 +122,19 @@ def interfaces_stanza(c: Cable) -> str:
 
 
 def unit_dropin(c: Cable) -> str:
-    return render("unit-dropin.j2", name=c.name, nice=c.nice, networkd=c.owner == "networkd")
+    log_dir = None
+    if c.log is not None and c.log.syslog is None:
+        log_dir = os.path.dirname(c.log.target)
+        if (log_dir + "/").startswith(UNIT_LOG_DIR + "/"):
+            log_dir = None  # the unit's LogsDirectory: writable already
+    return render(
+        "unit-dropin.j2",
+        name=c.name,
+        nice=c.nice,
+        networkd=c.owner == "networkd",
+        log_dir=log_dir,
+        log_file=c.log.target if c.log is not None else None,
+    )
 
 
 def unit_with_overrides(c: Cable, unit_dir: str = "/lib/systemd/system") -> str:

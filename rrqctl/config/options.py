@@ -168,7 +168,9 @@ OPTIONS: tuple[OptionSpec, ...] = (
         "[-v|-vv|-vvv] [PATH|facility.priority]",
         "Log level and where the engine's log goes: appended to PATH, or to syslog at "
         "facility.priority. Without a target the log goes to standard error: the journal under "
-        "systemd, discarded for engines that ifup started. Without the option: warnings only.",
+        "systemd, discarded for engines that ifup started. Without the option: warnings only. "
+        "rrqnet@.service may write only under /var/log/rrqnet; for a PATH elsewhere, "
+        "`rrqctl render unit NAME` prints the drop-in that allows it.",
         "rrqnet_log -v /var/log/mynet0.log",
         _log,
         "Log",

@@ -7,6 +7,7 @@ after each step, so `down` (or `check`) knows what `up` made even after a crash.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
@@ -21,7 +22,7 @@ from rrqctl.errors import ActionError, BusyError
 from rrqctl.plan import Action, Observed, Record, Step, dhclient_argv, plan_down, plan_up
 from rrqctl.system import netlink, proc
 from rrqctl.system.observe import observe as _observe
-from rrqctl.system.paths import Paths
+from rrqctl.system.paths import UNIT_LOG_DIR, Paths
 
 if TYPE_CHECKING:
     from rrqctl.model import Cable
@@ -211,14 +212,27 @@ def start_engine(cable: Cable, paths: Paths) -> int:
 
 def _log_fd(cable: Cable) -> int:
     """The engine's stdout/stderr: the rrqnet_log file (appended), else /dev/null."""
-    if cable.log is not None and cable.log.syslog is None:
-        try:
-            return os.open(
-                cable.log.target, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640
+    fd = open_log_file(cable)
+    return fd if fd is not None else os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
+
+
+def open_log_file(cable: Cable) -> int | None:
+    """rrqnet_log's PATH, opened to append (None when the log goes to syslog or stderr)."""
+    if cable.log is None or cable.log.syslog is not None:
+        return None
+    path = cable.log.target
+    try:
+        return os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
+    except OSError as e:
+        hint = ""
+        if e.errno == errno.EROFS:
+            hint = (
+                f" (rrqnet@.service may write only under {UNIT_LOG_DIR}: "
+                f"`rrqctl render unit {cable.name}` prints a drop-in that allows {path})"
             )
-        except OSError as e:
-            raise ActionError(f"cannot open log file {cable.log.target}: {e.strerror}") from None
-    return os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
+        where = cable.where("log")
+        said = f"{where}: " if where else ""
+        raise ActionError(f"{said}cannot open log file {path}: {e.strerror}{hint}") from None
 
 
 def wait_ready(fd: int, pid: int, name: str, timeout: float = READY_TIMEOUT) -> None:

@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass
 
 DEFAULT_RUN_DIR = "/run/rrqnet"
+UNIT_LOG_DIR = "/var/log/rrqnet"  # rrqnet@.service's LogsDirectory=: writable by the unit
 
 
 @dataclass(frozen=True)

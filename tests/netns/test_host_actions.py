@@ -248,3 +248,34 @@ def test_run_whose_engine_cannot_open_undoes_its_set_up(netlab: Lab) -> None:
     assert "[#] ip link del dev mynet0\n" in r.stderr
     assert r.stderr.endswith("rrqctl: UDP port 3636 is already in use\n")
     assert "mynet0" not in netlab.links(a)
+
+
+def test_run_appends_its_log_to_the_rrqnet_log_file_and_refuses_one_it_cannot_open(
+    netlab: Lab,
+) -> None:
+    a, _ = peer(netlab)
+    log = netlab.dir / "mynet0.log"
+    log.write_text("an earlier line\n")
+    options = ("rrqnet_port 3636", "rrqnet_remote 10.77.0.2:3636")
+    netlab.write_interfaces(a, stanza(*options, f"rrqnet_log -v {log}"))
+    run = netlab.spawn(a, [str(BIN / "rrqctl"), "run", "mynet0", *netlab.rrqctl_args(a)], "run")
+    wait_for(lambda: "ready" in log.read_text(), what="the log file", proc=run)
+    assert run.stop() == 0
+    text = log.read_text()
+    assert text.startswith("an earlier line\n[#] ip tuntap add dev mynet0 mode tap\n")
+    assert "mynet0: uplink 10.77.0.2:3636 added" in text  # the engine's own lines (-v)
+    assert text.endswith("[#] ip link del dev mynet0\n")  # and the helper's tear-down
+    assert run.output() == ""  # nothing left for the journal
+    path = netlab.write_interfaces(a, stanza(*options, "rrqnet_log /nonexistent/mynet0.log"))
+    r = subprocess.run(
+        ["ip", "netns", "exec", a, str(BIN / "rrqctl"), "run", "mynet0", *netlab.rrqctl_args(a)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (r.returncode, r.stderr) == (
+        ExitCode.ACTION,
+        f"rrqctl: {path}:5: cannot open log file /nonexistent/mynet0.log: No such file or "
+        "directory\n",
+    )
+    assert "mynet0" not in netlab.links(a)

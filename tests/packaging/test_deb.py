@@ -3,6 +3,7 @@ build, install, use, purge, then dpkg -i under a live systemd)."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -181,10 +182,23 @@ def test_systemd_starts_the_cable_after_dpkg_i(
         assert r.returncode == 0, r.stderr
         r = sd.run("dpkg", "-i", f"/root/{deb.name}")
         assert r.returncode == 0, r.stdout + r.stderr
+        # the stanza logs to /var/log/mynet0.log: the hardened unit may not write there...
+        assert sd.systemctl("start", "rrqnet@mynet0.service").returncode != 0
+        said = sd.journal("rrqnet@mynet0.service")
+        assert "interfaces:6: cannot open log file /var/log/mynet0.log: Read-only" in said
+        assert "mynet0" not in sd.run("ip", "-br", "link").stdout  # nothing was made
+        # ...until the drop-in `rrqctl render unit` prints is in place
+        shown = sd.run("rrqctl", "render", "unit", "mynet0", check=True).stdout
+        dropin = "/etc/systemd/system/rrqnet@mynet0.service.d/rrqctl.conf"
+        sd.run("mkdir", "-p", os.path.dirname(dropin), check=True)
+        sd.write(dropin, shown.split(f"# {dropin}\n", 1)[1])
+        sd.systemctl("daemon-reload", check=True)
         r = sd.systemctl("start", "rrqnet@mynet0.service")
         assert r.returncode == 0, r.stderr + sd.journal("rrqnet@mynet0.service")
         props = sd.show("rrqnet@mynet0.service", "ActiveState", "StatusText")
         assert props["ActiveState"] == "active" and props["StatusText"].startswith("remotes ")
         assert sd.run("ip", "link", "show", "mynet0").returncode == 0
+        log = sd.run("cat", "/var/log/mynet0.log", check=True).stdout
+        assert "[#] ip tuntap add dev mynet0 mode tap" in log and "mynet0: ready" in log
         # enabled by the package (this test boot masks timers.target, so it does not run here)
         assert sd.systemctl("is-enabled", "rrqnet-check.timer").stdout.strip() == "enabled"

@@ -8,7 +8,7 @@ import pytest
 
 from rrqctl import render
 from rrqctl.config.sources import Config
-from rrqctl.model import Cable
+from rrqctl.model import Cable, LogSpec
 from tests.configtree import inside, load_tree, sources
 from tests.unit.test_golden import CASES, materialize
 
@@ -83,10 +83,20 @@ def test_unit_dropin_sets_nice_and_networkd_ordering(tmp_path: Path) -> None:
         for c in golden_cables(case, tmp_path / case)
     }
     assert "Nice=-5" in render.unit_dropin(cables["mynet0"])
+    assert "ReadWritePaths" not in render.unit_dropin(cables["mynet0"])  # it logs to syslog
     assert "After=systemd-networkd.service" in render.unit_dropin(cables["cab0"])
     text = render.unit_with_overrides(cables["mynet0"])
     assert text.startswith("# /lib/systemd/system/rrqnet@.service\n")
     assert "ExecStart=/usr/bin/rrqctl run %i" in text
+
+
+def test_unit_dropin_lets_the_unit_write_a_log_file_outside_its_logs_directory(
+    tmp_path: Path,
+) -> None:
+    (seed,) = golden_cables("seed", tmp_path)  # rrqnet_log -v /var/log/mynet0.log
+    assert "\nReadWritePaths=/var/log\n" in render.unit_dropin(seed)
+    in_logs_dir = seed.model_copy(update={"log": LogSpec(target="/var/log/rrqnet/mynet0.log")})
+    assert "ReadWritePaths" not in render.unit_dropin(in_logs_dir)
 
 
 def test_cron_schedule_is_checked() -> None:
