@@ -209,18 +209,21 @@ def run(args: argparse.Namespace) -> int:
         reload += ["--networkd-dir", d]
     if args.cable_file:
         reload += ["--cable-file", args.cable_file]
-    handover.exec_engine(
-        {
-            "spec": spec_json(cable),
-            "run_dir": args.run_dir,
-            "attach": args.attach,
-            "ready_fd": args.ready_fd,
-            "health_every": args.health_every,
-            "reload": reload,
-        },
-        sys.argv[1:],
-    )
-    return 0  # not reached: exec_engine replaces this process
+    made_here = not args.attach and cable.local == "tap" and cable.owner == "rrqctl"
+    given = {
+        "spec": spec_json(cable),
+        "run_dir": args.run_dir,
+        "attach": args.attach,
+        "made": made_here,
+        "ready_fd": args.ready_fd,
+        "health_every": args.health_every,
+        "reload": reload,
+    }
+    if made_here:
+        handover.set_up_and_exec(cable, paths(args), given, sys.argv[1:])
+    else:
+        handover.exec_engine(given, sys.argv[1:])
+    return 0  # not reached: the engine process replaces this one
 
 
 def _log_to_file(cable: Any) -> None:

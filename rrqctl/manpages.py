@@ -256,9 +256,10 @@ COMMANDS = [
         "run NAME",
         "Run the cable in the foreground, as rrqnet@NAME.service does: set up, run the engine, "
         "supervise dhclient, repair local faults, tell systemd READY, STATUS and WATCHDOG; SIGHUP re-reads "
-        "the remotes; SIGTERM undoes the set-up. The cable is read and checked first; the "
-        "process then re-executes itself (same pid, same command line plus --engine-fd) as a "
-        "small engine process, and runs set-up, repairs and reloads in short-lived helpers.",
+        "the remotes; SIGTERM undoes the set-up. The cable is read and checked and the tap "
+        "made first; the process then re-executes itself (same pid, same command line plus "
+        "--engine-fd) as a small engine process, and runs repairs, tear-down and reloads in "
+        "short-lived helpers.",
     ),
     (
         "show [NAME] [--json]",

@@ -1,10 +1,10 @@
 """Handing a validated cable to a fresh, small engine process.
 
-`rrqctl run NAME` reads and validates the cable with the model (pydantic), then execs
-itself with `--engine-fd FD`: the same pid and command line, but a process that imports
-only the engine, the supervisor and the control socket. pydantic and pyroute2 stay out of
-it (about 26 MB of a 46 MB engine); set-up and repairs run in a helper (links.py), and a
-reload asks `rrqctl run ... --print-spec` for the cable again.
+`rrqctl run NAME` reads and validates the cable with the model (pydantic), makes its tap,
+then execs itself with `--engine-fd FD`: the same pid and command line, but a process that
+imports only the engine, the supervisor and the control socket. pydantic and pyroute2 stay
+out of it (about 26 MB of a 46 MB engine); repairs and tear-down run in a helper
+(links.py), and a reload asks `rrqctl run ... --print-spec` for the cable again.
 
 FD is a memfd holding the handover as JSON: the cable's spec and how to run it.
 """
@@ -16,12 +16,16 @@ import os
 import subprocess
 import sys
 from collections.abc import Sequence
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from rrqctl.cli import ENGINE_FD
 from rrqctl.errors import UsageError
 from rrqctl.supervise.links import error_from
 from rrqctl.supervise.spec import CableSpec
+
+if TYPE_CHECKING:
+    from rrqctl.model import Cable
+    from rrqctl.system.paths import Paths
 
 PRINT_SPEC = "--print-spec"
 RELOAD_TIMEOUT = 60.0
@@ -40,6 +44,25 @@ def exec_engine(handover: dict[str, Any], argv: Sequence[str]) -> NoReturn:
     sys.stderr.flush()
     me = _self()
     os.execv(me[0], [*me, *argv, ENGINE_FD, str(fd)])
+
+
+def set_up_and_exec(
+    cable: Cable, paths: Paths, handover: dict[str, Any], argv: Sequence[str]
+) -> NoReturn:
+    """Make the tap (and its MAC, MTU, address, bridge) here, where the model and pyroute2
+    are loaded already, then become the engine process; undo the set-up if that fails."""
+    from rrqctl.supervise.links import SETUP_STEPS, say
+    from rrqctl.supervise.runner import pidfile, readable_keys
+    from rrqctl.system import host
+
+    readable_keys(cable.engine_settings())
+    with pidfile(paths.pidfile(cable.name)):  # the engine process takes it over
+        host.Up(cable, paths, say=say).run(SETUP_STEPS)
+        try:
+            exec_engine(handover, argv)
+        except BaseException:
+            host.down(cable, paths, say=say, steps=SETUP_STEPS)
+            raise
 
 
 def _self() -> list[str]:
@@ -61,7 +84,7 @@ def run_engine(argv: Sequence[str]) -> int:
             handover = json.load(f)
         spec = CableSpec.from_json(handover["spec"])
         reload_argv = [sys.executable, "-m", "rrqctl", *handover["reload"], PRINT_SPEC]
-        how = {k: handover[k] for k in ("attach", "ready_fd", "health_every")}
+        how = {k: handover[k] for k in ("attach", "made", "ready_fd", "health_every")}
         paths = Paths(handover["run_dir"])
     except (IndexError, OSError, ValueError, KeyError, TypeError):
         raise UsageError(f"{ENGINE_FD} is rrqctl run's own: not a handover") from None

@@ -1,9 +1,10 @@
 """Changing the host for a running engine, in a short-lived helper process.
 
-The engine process stays small (no pyroute2, no pydantic); when it must make, repair or
-undo its tap and bridge it runs `python -m rrqctl.supervise.links ACTION RUN_DIR` with the
-cable's spec on stdin. The helper says each change as a "[#]" line on stderr (the engine's
-stderr: the journal) and, on failure, the error as JSON on stdout; the engine raises it.
+The engine process stays small (no pyroute2, no pydantic). rrqctl run made its tap and
+bridge before it became the engine process; to repair or undo them, the engine runs
+`python -m rrqctl.supervise.links ACTION RUN_DIR` with the cable's spec on stdin. The
+helper says each change as a "[#]" line on stderr (the journal, or rrqnet_log's file) and,
+on failure, the error as JSON on stdout; the engine raises it.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
 
 # What `rrqctl run` itself sets up and tears down around its engine.
 SETUP_STEPS = tuple(s for s in PHASE_STEPS["pre-up"] if s not in (Step.ENGINE, Step.NICE))
-ACTIONS = ("up", "tap", "down")  # set up; make a lost tap and set it up again; tear down
+ACTIONS = ("up", "tap", "down")  # set up again; make a lost tap and set it up; tear down
 HELPER_TIMEOUT = 60.0
 ERRORS: dict[str, type[RrqError]] = {
     c.__name__: c for c in (RrqError, ActionError, ConfigError, EngineError)
@@ -77,9 +78,9 @@ def main(argv: Sequence[str]) -> int:
         if action == "tap":
             netlink.create_tap(cable.name)
         if action in ("up", "tap"):
-            host.Up(cable, paths, say=_say).run(SETUP_STEPS)
+            host.Up(cable, paths, say=say).run(SETUP_STEPS)
         elif action == "down":
-            host.down(cable, paths, say=_say, steps=SETUP_STEPS)
+            host.down(cable, paths, say=say, steps=SETUP_STEPS)
     except RrqError as e:
         print(error_json(e))
         return int(e.exit_code)
@@ -89,7 +90,8 @@ def main(argv: Sequence[str]) -> int:
     return 0
 
 
-def _say(line: str) -> None:
+def say(line: str) -> None:
+    """A change, as "[#] command", on stderr: the journal, or rrqnet_log's file."""
     print(line, file=sys.stderr, flush=True)
 
 

@@ -44,6 +44,7 @@ class Supervisor:
         paths: Paths,
         *,
         attach: bool = False,
+        made: bool = False,
         ready_fd: int | None = None,
         reload_source: Callable[[], CableSpec] | None = None,
         health_every: float = HEALTH_EVERY,
@@ -58,7 +59,7 @@ class Supervisor:
         self.engine: Engine | None = None
         self.server: ControlServer | None = None
         self.dhclient: subprocess.Popen[bytes] | None = None
-        self.made = False
+        self.made = made  # rrqctl run made the tap before the handover: undo it at the end
 
     # ---- life ---------------------------------------------------------------------------
 
@@ -94,13 +95,9 @@ class Supervisor:
         return not self.attach and self.cable.owner == "rrqctl" and self.cable.local == "tap"
 
     def _setup(self) -> None:
-        if self.cable.local != "tap" or self.attach:
-            return
-        if self.cable.owner == "networkd":
+        """The tap was made before the handover (set_up_and_exec); networkd's is waited for."""
+        if self.cable.local == "tap" and not self.attach and self.cable.owner == "networkd":
             self._wait_for_link()
-            return
-        links.change("up", self.cable, self.paths)
-        self.made = True
 
     def _wait_for_link(self, timeout: float = LINK_WAIT) -> None:
         name = self.cable.name

@@ -193,9 +193,9 @@ def vm_rss_kb(pid: int) -> int:
     return int(next(line for line in status.splitlines() if line.startswith("VmRSS:")).split()[1])
 
 
-def test_run_sets_up_in_a_helper_and_its_engine_process_stays_small(netlab: Lab) -> None:
+def test_run_engine_process_stays_small_reloads_and_undoes_its_set_up(netlab: Lab) -> None:
     """`rrqctl run` (what the unit runs): the long-lived process holds neither pydantic nor
-    pyroute2; its set-up and tear-down happen in a helper, and what it made is undone."""
+    pyroute2; reloads and tear-down happen in helpers, and what it made is undone."""
     a, b = peer(netlab)
     key = netlab.keyfile()
     netlab.rrqnet(b, f"-t tap0 3636 10.77.0.1:3636={key}", "b")
