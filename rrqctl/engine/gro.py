@@ -9,7 +9,14 @@ GSO and a partial checksum, so the kernel's receive path runs once per run, not 
 - UDP: same addresses and ports, equal sizes but for a shorter last one -> GSO UDP_L4
   (Linux 6.2 and later; the kernel splits it again at the same datagram boundaries).
 
-Anything else goes through unchanged, and order is always kept.
+Anything else goes through unchanged, and order is always kept. An IPv4 run is made only
+of datagrams marked don't-fragment, whose id carries nothing (RFC 6864): the kernel numbers
+the ids of a run's segments anew from the first one's.
+
+A super-frame reaches the kernel as a virtio NIC hands over a guest's GSO frames, with a
+partial checksum, so the kernel does not check again the TCP/UDP checksums of the frames in a
+run: they are trusted as the UDP checksum (or, on a sealed channel, the tag) of each datagram
+delivered them. A frame written alone is checked as usual.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ MAX_BYTES = 65000
 TCP, UDP = 6, 17
 TCP_ACK, TCP_PSH = 0x10, 0x08
 FLAGS_OK = TCP_ACK | TCP_PSH  # only these may be set in a coalesced TCP segment
+IP_DF = 0x4000  # the IPv4 flags and fragment offset of a datagram a run may carry
 
 _IP4 = struct.Struct("!BBHHHBB2x4s4s")  # version/IHL, tos, total, id, frag, ttl, proto, src, dst
 _IP6 = struct.Struct(
@@ -61,8 +69,8 @@ def parse(frame: bytes) -> Segment | None:
     etype = frame[12:14]
     if etype == b"\x08\x00" and n >= ETH_LEN + 28:
         vihl, tos, total, _, frag, ttl, proto, src, dst = _IP4.unpack_from(frame, ETH_LEN)
-        # IHL 5 (no IP options), neither a fragment nor more fragments, not padded
-        if vihl != 0x45 or frag & 0x3FFF or total + ETH_LEN != n:
+        # IHL 5 (no IP options), don't-fragment and not a fragment, not padded
+        if vihl != 0x45 or frag != IP_DF or total + ETH_LEN != n:
             return None
         l3, l4, ip_key = 4, ETH_LEN + 20, (tos, ttl, src, dst)
     elif etype == b"\x86\xdd" and n >= ETH_LEN + 48:
