@@ -204,13 +204,6 @@ class Cable(BaseModel):
     def uplinks(self) -> tuple[Remote, ...]:
         return tuple(r for r in self.remotes if r.is_uplink)
 
-    @property
-    def keyfiles(self) -> list[str]:
-        keys = [r.keyfile for r in self.remotes if r.keyfile]
-        if self.multicast is not None and self.multicast.keyfile:
-            keys.append(self.multicast.keyfile)
-        return list(dict.fromkeys(keys))
-
     def rrqnet_argv(self) -> list[str]:
         """The equivalent rrqnet(8) command line (options in their fixed order)."""
         argv = ["rrqnet"]
