@@ -28,6 +28,7 @@ OVERHEAD = HEADER_LEN + TAG_LEN  # 37
 MIN_KEYFILE = 32
 SESSION_LIFETIME = 120.0  # seconds before a sender starts a new session
 COUNTER_LIMIT = 1 << 48
+LAST_COUNTER = COUNTER_LIMIT - 1  # a sender starts a new session before it would use this one
 WINDOW = 2048  # replay window width, in counters
 PREVIOUS_GRACE = 30.0  # seconds the previous session of a peer is still accepted
 DEFAULT_FRESHNESS = 600.0  # seconds; 0 = off
@@ -88,7 +89,9 @@ def wall_us() -> int:
 
 
 class Sealer:
-    """The sending side for one key: one session at a time, a new one every 120 s."""
+    """The sending side for one key: one session at a time, a new one every 120 s (on the
+    monotonic clock, so that a step of the wall clock neither hurries nor holds it) and
+    before the counter runs out. The wall clock only dates a session's id."""
 
     def __init__(
         self,
@@ -96,38 +99,41 @@ class Sealer:
         clock_us: Callable[[], int] = wall_us,
         random: Callable[[int], bytes] = os.urandom,
         lifetime: float = SESSION_LIFETIME,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._master = master
         self._clock_us = clock_us
         self._random = random
-        self._lifetime_us = int(lifetime * 1e6)
+        self._lifetime = lifetime
+        self._monotonic = monotonic
         self._last_t = 0
         self.session_id = b""
-        self._started = 0
-        self._aead: Any = None
+        self._frame_prefix = b""  # a frame's kind and session id: its header but the counter
+        self._encrypt: Callable[[bytes, bytes, bytes], bytes]  # set by rekey()
+        self._expires = 0.0
         self.counter = 0
         self.rekey()
 
     def rekey(self) -> None:
-        now = self._clock_us()
-        t = max(now, self._last_t + 1)  # strictly increasing even if the clock steps back
+        # T strictly increases, even if the wall clock steps back
+        t = max(self._clock_us(), self._last_t + 1)
         self._last_t = t
         self.session_id = t.to_bytes(8, "big") + self._random(4)
-        self._started = now
-        self._aead = _aead(session_key(self._master, self.session_id))
+        self._frame_prefix = bytes([KIND_FRAME]) + self.session_id
+        self._encrypt = _aead(session_key(self._master, self.session_id)).encrypt
+        self._expires = self._monotonic() + self._lifetime
         self.counter = 0
 
     def seal(self, payload: bytes, kind: int = KIND_FRAME) -> bytes:
-        if (
-            self.counter >= COUNTER_LIMIT - 1
-            or self._clock_us() - self._started >= self._lifetime_us
-        ):
-            self.rekey()
         c = self.counter
+        if c >= LAST_COUNTER or self._monotonic() >= self._expires:
+            self.rekey()
+            c = 0
         self.counter = c + 1
-        header = HEADER.pack(kind, self.session_id, c)
-        sealed: bytes = self._aead.encrypt(NONCE_PAD + header[13:21], payload, header)
-        return header + sealed
+        cb = c.to_bytes(8, "big")
+        prefix = self._frame_prefix if kind == KIND_FRAME else bytes([kind]) + self.session_id
+        header = prefix + cb
+        return header + self._encrypt(NONCE_PAD + cb, payload, header)
 
     def heartbeat(self) -> bytes:
         return self.seal(b"", KIND_HEARTBEAT)

@@ -145,14 +145,34 @@ def test_old_sessions_are_refused_after_a_newer_one() -> None:
         o.open(old_datagram, 0.0)
 
 
+class Clocks:
+    """A wall clock (us since the epoch) and a monotonic one (s) that move together."""
+
+    def __init__(self) -> None:
+        self.us = T0
+
+    def wall_us(self) -> int:
+        return self.us
+
+    def monotonic(self) -> float:
+        return (self.us - T0) / 1e6
+
+    def sealer(self, r: bytes = R0) -> crypto.Sealer:
+        return crypto.Sealer(
+            crypto.master_key(KEYFILE), self.wall_us, lambda n: r[:n], monotonic=self.monotonic
+        )
+
+
 def test_previous_session_is_accepted_for_a_grace_period() -> None:
-    clock = [T0]
-    s = crypto.Sealer(crypto.master_key(KEYFILE), clock_us=lambda: clock[0], random=lambda n: R0)
+    clock = Clocks()
+    s = clock.sealer()
     o = opener()
     late = s.seal(FRAME)
+    first = s.session_id
     o.open(s.seal(FRAME), 0.0)
-    clock[0] += int(crypto.SESSION_LIFETIME * 1e6)  # the sender starts a new session
+    clock.us += int(crypto.SESSION_LIFETIME * 1e6)  # the sender starts a new session
     o.open(s.seal(FRAME), 10.0)
+    assert s.session_id != first
     assert o.open(late, 10.0 + crypto.PREVIOUS_GRACE - 1)[1] == FRAME
     late2 = make_sealer().seal(FRAME)  # same first session, counter 0: a replay by now
     with pytest.raises(crypto.SealError):
@@ -160,25 +180,26 @@ def test_previous_session_is_accepted_for_a_grace_period() -> None:
 
 
 def test_sender_sessions_strictly_increase_even_if_the_clock_steps_back() -> None:
-    clock = [T0]
-    s = crypto.Sealer(crypto.master_key(KEYFILE), clock_us=lambda: clock[0])
+    clock = Clocks()
+    s = clock.sealer()
     first = s.session_id
-    clock[0] -= 5_000_000
+    clock.us -= 5_000_000
     s.rekey()
     assert int.from_bytes(s.session_id[:8], "big") == T0 + 1 > int.from_bytes(first[:8], "big") - 1
 
 
 def test_sender_starts_a_new_session_every_120s_and_before_the_counter_limit() -> None:
-    clock = [T0]
-    s = crypto.Sealer(crypto.master_key(KEYFILE), clock_us=lambda: clock[0])
+    clock = Clocks()
+    s = clock.sealer()
     sid = s.session_id
     s.seal(FRAME)
-    clock[0] += 119_000_000
+    clock.us += 119_000_000
     s.seal(FRAME)
     assert s.session_id == sid
-    clock[0] += 2_000_000
+    clock.us += 2_000_000
     s.seal(FRAME)
     assert s.session_id != sid and s.counter == 1
+    assert int.from_bytes(s.session_id[:8], "big") == T0 + 121_000_000  # T: the wall clock
     sid = s.session_id
     s.counter = crypto.COUNTER_LIMIT - 1
     d = s.seal(FRAME)
@@ -232,3 +253,17 @@ def test_replay_window_matches_a_plain_set_model() -> None:
             w.mark(c)
             seen.add(c)
             top = max(top, c)
+
+
+def test_a_step_of_the_wall_clock_neither_hurries_nor_holds_a_new_session() -> None:
+    wall, mono = [T0], [0.0]
+    s = crypto.Sealer(crypto.master_key(KEYFILE), lambda: wall[0], monotonic=lambda: mono[0])
+    sid = s.session_id
+    wall[0] += 3600_000_000  # an hour ahead: NTP steps the clock
+    s.seal(FRAME)
+    assert s.session_id == sid
+    wall[0] -= 7200_000_000  # and back
+    mono[0] += crypto.SESSION_LIFETIME
+    s.seal(FRAME)
+    assert s.session_id != sid
+    assert int.from_bytes(s.session_id[:8], "big") == T0 + 1  # still after the first session
