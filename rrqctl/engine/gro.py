@@ -15,8 +15,8 @@ the ids of a run's segments anew from the first one's.
 
 A super-frame reaches the kernel as a virtio NIC hands over a guest's GSO frames, with a
 partial checksum, so the kernel does not check again the TCP/UDP checksums of the frames in a
-run: they are trusted as the UDP checksum (or, on a sealed channel, the tag) of each datagram
-delivered them. A frame written alone is checked as usual.
+run: the UDP checksum (or, on a sealed channel, the tag) of each datagram that carried them
+is trusted instead. A frame written alone is checked as usual.
 """
 
 from __future__ import annotations
