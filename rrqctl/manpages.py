@@ -259,7 +259,9 @@ COMMANDS = [
         "the remotes; SIGTERM undoes the set-up. The cable is read and checked and the tap "
         "made first; the process then re-executes itself (same pid, same command line plus "
         "--engine-fd) as a small engine process, and runs repairs, tear-down and reloads in "
-        "short-lived helpers.",
+        "short-lived helpers, beside the datapath, which keeps running. Its health checks run "
+        "every 10 seconds (--health-every) and at once when the kernel announces a change to "
+        "the tap or its addresses.",
     ),
     (
         "show [NAME] [--json]",

@@ -129,11 +129,11 @@ class Engine:
                 self.udp = UdpPort(
                     self.settings.port, self.settings.ipv4_only, self.settings.source
                 )
-                self._watch(self.udp.fileno(), self._on_udp)
+                self.watch(self.udp.fileno(), self._on_udp)
             if self.settings.multicast is not None:
                 self._open_multicast(now)
             self._set_remotes(self.settings.remotes, now)
-            self._watch(self._wake, self._on_wake)
+            self.watch(self._wake, self._on_wake)
         except BaseException:
             self.close()
             raise
@@ -148,7 +148,7 @@ class Engine:
         if self.local is None:
             self.local = Channel(Kind.LOCAL, port.name, self.clock())
             self.switch.add(self.local)
-        self._watch(port.fileno(), self._on_local)
+        self.watch(port.fileno(), self._on_local)
 
     def _open_multicast(self, now: float) -> None:
         mc = self.settings.multicast
@@ -159,7 +159,7 @@ class Engine:
             ch.sealer = self._sealers[mc.keyfile]
         self.mcast_channel = ch
         self.switch.add(ch)
-        self._watch(self.mcast.fileno(), self._on_mcast)
+        self.watch(self.mcast.fileno(), self._on_mcast)
 
     def close(self) -> None:
         for port in (self.local_port, self.udp, self.mcast):
@@ -171,7 +171,8 @@ class Engine:
             self._wake = -1
         self._poll.close()
 
-    def _watch(self, fd: int, handler: Callable[[], None]) -> None:
+    def watch(self, fd: int, handler: Callable[[], None]) -> None:
+        """Call handler in the loop thread whenever fd is readable."""
         self._handlers[fd] = handler
         self._poll.register(fd, select.EPOLLIN)
 

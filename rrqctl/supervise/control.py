@@ -5,7 +5,9 @@
     {"cmd": "metrics"}  Prometheus text exposition
     {"cmd": "reload"}   re-read the configuration (when the runner supports it)
 
-The server thread never touches engine state: it asks the loop thread (Engine.call).
+The server thread never touches engine state: it asks the loop thread (Engine.call). A
+request that waits for something slower (a reload reads the configuration in a helper) is
+a blocking handler: it runs in the server thread and reaches the engine itself.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ class ControlServer:
             "summary": engine.summary,
             "metrics": lambda: metrics_text([engine.status()]),
         }
+        self.blocking: dict[str, Callable[[], Any]] = {}
         self.sock = _bind(path)
         self._thread = threading.Thread(target=self._serve, name="control", daemon=True)
         self._closed = False
@@ -72,14 +75,20 @@ class ControlServer:
         except (ValueError, UnicodeDecodeError):
             cmd = ""
         handler = self.handlers.get(cmd)
-        if handler is None:
+        blocking = self.blocking.get(cmd)
+        if handler is None and blocking is None:
             reply: dict[str, Any] = {
                 "error": f"unknown request '{cmd}'",
-                "known": sorted(self.handlers),
+                "known": sorted([*self.handlers, *self.blocking]),
             }
         else:
             try:
-                reply = {"ok": True, "result": self.engine.call(handler).result(TIMEOUT)}
+                if blocking is not None:
+                    result = blocking()
+                else:
+                    assert handler is not None
+                    result = self.engine.call(handler).result(TIMEOUT)
+                reply = {"ok": True, "result": result}
             except Exception as e:  # the engine answers, or the client learns why not
                 reply = {"error": f"{type(e).__name__}: {e}"}
         conn.sendall(json.dumps(reply).encode() + b"\n")

@@ -13,6 +13,8 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import TYPE_CHECKING
 
 from rrqctl import logs
@@ -21,7 +23,8 @@ from rrqctl.engine.ports import TapPort
 from rrqctl.errors import ActionError, EngineError, RrqError
 from rrqctl.plan import dhclient_argv
 from rrqctl.supervise import links
-from rrqctl.supervise.control import ControlServer
+from rrqctl.supervise.control import TIMEOUT, ControlServer
+from rrqctl.supervise.handover import RELOAD_TIMEOUT
 from rrqctl.supervise.health import Backoff, Finding, link_findings
 from rrqctl.supervise.runner import Readiness, open_engine, pidfile, readable_keys
 from rrqctl.system import linkstate, notify, proc
@@ -32,6 +35,7 @@ if TYPE_CHECKING:
     from rrqctl.system.paths import Paths
 
 STATUS_EVERY = 5.0
+QUIET_AFTER_REPAIR = 2.0  # s: a repair's own link changes do not start another check
 HEALTH_EVERY = 10.0
 LINK_WAIT = 30.0
 TEST_FAULTS = "RRQCTL_TEST_FAULTS"  # set to 1 to allow the 'test-stall' control request
@@ -60,6 +64,12 @@ class Supervisor:
         self.server: ControlServer | None = None
         self.dhclient: subprocess.Popen[bytes] | None = None
         self.made = made  # rrqctl run made the tap before the handover: undo it at the end
+        # Helpers (a reload's reading, a repair) take a Python start-up each: they run here,
+        # one at a time, and hand their outcome to the loop thread, which never waits for them.
+        self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="helpers")
+        self.repairing = False
+        self.repaired_at = float("-inf")  # when the last helper's repair ended
+        self.link_watch: linkstate.LinkWatch | None = None
 
     # ---- life ---------------------------------------------------------------------------
 
@@ -114,13 +124,13 @@ class Supervisor:
         self.engine = engine = Engine(self.cable.engine_settings(), log=self.log)
         open_engine(engine)
         self.server = ControlServer(self.paths.control(self.cable.name), engine)
-        self.server.handlers["reload"] = self._reload
+        self.server.blocking["reload"] = self._reload_and_wait
         if os.environ.get(TEST_FAULTS) == "1":
             self.server.handlers["test-stall"] = _stall
         self.server.start()
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: engine.stop())
-        signal.signal(signal.SIGHUP, lambda *_: engine.call(self._reload))
+        signal.signal(signal.SIGHUP, lambda *_: self.worker.submit(self._reload))
         if self.cable.nice is not None and not self.attach:
             self._nice(self.cable.nice)
         return engine
@@ -141,6 +151,7 @@ class Supervisor:
         engine.every(STATUS_EVERY, lambda: notify.notify(f"STATUS={engine.summary()}"))
         if self.health_every > 0:
             engine.every(self.health_every, self._health)
+            self._watch_link(engine)
         engine.on_local_lost = self._lost
         interval = notify.watchdog_interval()
         if interval is not None:
@@ -150,6 +161,9 @@ class Supervisor:
         self._stop_dhclient()
         if self.server is not None:
             self.server.close()
+        self.worker.shutdown(cancel_futures=True)  # a helper under way finishes first
+        if self.link_watch is not None:
+            self.link_watch.close()
         if self.engine is not None:
             self.engine.close()
         if self.made:
@@ -160,12 +174,33 @@ class Supervisor:
 
     # ---- health -------------------------------------------------------------------------
 
+    def _watch_link(self, engine: Engine) -> None:
+        """Check again as soon as the kernel says our link or its addresses changed."""
+        if self.cable.local != "tap":
+            return
+        try:
+            self.link_watch = linkstate.LinkWatch(self.cable.name)
+        except (OSError, RrqError) as e:
+            self.log.warning("link changes are seen at the periodic checks only: %s", e)
+            return
+        engine.watch(self.link_watch.fileno(), self._on_link_change)
+
+    def _on_link_change(self) -> None:
+        assert self.link_watch is not None
+        if (
+            self.link_watch.changed()
+            and not self.repairing
+            and time.monotonic() - self.repaired_at >= QUIET_AFTER_REPAIR
+        ):
+            self._health()
+
     def _lost(self, e: OSError) -> None:
         self.local_lost = True
         self._health()
 
     def _health(self) -> None:
-        """Repair what is local, in the loop thread, without restarting the datapath."""
+        """(Loop thread) look at what is local and repair it without restarting the datapath:
+        small repairs at once, the links helper in the worker thread."""
         c = self.cable
         findings = []
         if c.local == "tap" and c.owner == "rrqctl":
@@ -180,31 +215,61 @@ class Supervisor:
         for f in findings:
             if not self.backoff.allows(f.check, now):
                 continue
-            try:
-                self._repair(f)
-            except (RrqError, OSError) as e:
-                self.log.error(
-                    "health: %s: repair failed: %s (%s)", f, e, self.backoff.waiting(f.check, now)
-                )
-                self.backoff.tried(f.check, now, False)
-            else:
-                self.log.warning("health: %s: repaired", f)
-                self.backoff.tried(f.check, now, True)
+            action = self._helper_for(f)
+            if action is None:
+                try:
+                    self._repair_here(f)
+                except (RrqError, OSError) as e:
+                    self._repaired(f, e)
+                else:
+                    self._repaired(f, None)
+            elif not self.repairing:  # one helper at a time; the next check sees what is left
+                self.repairing = True
+                self.worker.submit(self._repair_in_helper, f, action, self.cable)
 
-    def _repair(self, f: Finding) -> None:
-        c, name = self.cable, self.cable.name
-        if f.check == "tap" and c.owner == "networkd" and linkstate.link(name) is None:
-            raise ActionError(f.reason)
-        if f.check == "tap" and c.owner == "rrqctl":
-            links.change("tap", c, self.paths)  # the tap, then MAC, MTU, up, address, bridge
-        elif f.check in ("tap-up", "mac", "mtu", "address", "bridge"):
-            links.change("up", c, self.paths)
-        elif f.check == "dhclient":
+    def _helper_for(self, f: Finding) -> str | None:
+        """The links helper action that repairs f, or None if it is repaired in this process."""
+        if f.check == "tap":
+            return "tap" if self.cable.owner == "rrqctl" else None
+        return "up" if f.check in ("tap-up", "mac", "mtu", "address", "bridge") else None
+
+    def _repair_here(self, f: Finding) -> None:
+        if f.check == "dhclient":
             self.dhclient = None
             self._start_dhclient()
-            return
-        if (f.check == "tap" or self.local_lost) and linkstate.link(name) is not None:
+        elif linkstate.link(self.cable.name) is None:  # networkd's tap: not ours to make
+            raise ActionError(f.reason)
+        else:
             self._reattach()
+
+    def _repair_in_helper(self, f: Finding, action: str, cable: CableSpec) -> None:
+        """(Worker thread) run the links helper, then report in the loop thread."""
+        error: Exception | None = None
+        try:
+            links.change(action, cable, self.paths)
+        except (RrqError, OSError) as e:
+            error = e
+        assert self.engine is not None
+        self.engine.call(partial(self._repaired, f, error, helper=True))
+
+    def _repaired(self, f: Finding, error: Exception | None, helper: bool = False) -> None:
+        if helper:
+            self.repairing = False
+            self.repaired_at = time.monotonic()
+            if error is None and (f.check == "tap" or self.local_lost):
+                try:
+                    if linkstate.link(self.cable.name) is not None:
+                        self._reattach()
+                except (RrqError, OSError) as e:
+                    error = e
+        now = time.monotonic()
+        if error is not None:
+            waiting = self.backoff.waiting(f.check, now)
+            self.log.error("health: %s: repair failed: %s (%s)", f, error, waiting)
+            self.backoff.tried(f.check, now, False)
+        else:
+            self.log.warning("health: %s: repaired", f)
+            self.backoff.tried(f.check, now, True)
 
     def _reattach(self) -> None:
         assert self.engine is not None
@@ -241,17 +306,38 @@ class Supervisor:
 
     # ---- reload -------------------------------------------------------------------------
 
-    def _reload(self) -> str:
-        """New remotes and keys; the tap, its ifindex and the learned MACs stay (loop thread)."""
-        if self.reload_source is None or self.engine is None:
-            return "nothing to reload from"
+    def _read_cable(self) -> CableSpec:
+        """(Worker thread) the cable as the configuration says now, read by a helper."""
+        assert self.reload_source is not None
         notify.notify("RELOADING=1")
         try:
-            new = self.reload_source()
+            return self.reload_source()
         except RrqError as e:
             self.log.error("reload refused, running on: %s", e)
             notify.notify("READY=1", f"STATUS=reload refused: {e}")
             raise
+
+    def _reload(self) -> None:
+        """(Worker thread, on SIGHUP) read the cable; the loop thread applies it."""
+        if self.reload_source is None or self.engine is None:
+            return
+        try:
+            new = self._read_cable()
+        except RrqError:
+            return  # logged, and told to systemd
+        self.engine.call(partial(self._apply, new))
+
+    def _reload_and_wait(self) -> str:
+        """(The control socket's thread) reload, and say how it went or raise what it met."""
+        if self.reload_source is None or self.engine is None:
+            return "nothing to reload from"
+        new = self.worker.submit(self._read_cable).result(RELOAD_TIMEOUT + TIMEOUT)
+        said: str = self.engine.call(partial(self._apply, new)).result(TIMEOUT)
+        return said
+
+    def _apply(self, new: CableSpec) -> str:
+        """(Loop thread) new remotes and keys; the tap, its ifindex and the learned MACs stay."""
+        assert self.engine is not None
         changed = self.cable.changed(new)
         self.engine.reload(new.engine_settings())
         self.cable = new

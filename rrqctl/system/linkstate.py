@@ -25,7 +25,8 @@ IFINFOMSG = struct.Struct("=BxHiII")  # family, type, index, flags, change
 IFADDRMSG = struct.Struct("=BBBBI")  # family, prefix length, flags, scope, index
 RTATTR = struct.Struct("=HH")  # length, type
 NLMSG_ERROR, NLMSG_DONE = 2, 3
-RTM_NEWLINK, RTM_GETLINK, RTM_NEWADDR, RTM_GETADDR = 16, 18, 20, 22
+RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK = 16, 17, 18
+RTM_NEWADDR, RTM_DELADDR, RTM_GETADDR = 20, 21, 22
 NLM_F_REQUEST, NLM_F_DUMP = 0x1, 0x300
 IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_MASTER, IFLA_LINKINFO = 1, 3, 4, 10, 18
 IFLA_INFO_KIND = 1
@@ -123,14 +124,7 @@ def _request(kind: int, payload: bytes, what: str, dump: bool = False) -> list[b
 
 def _answers(s: socket.socket, seq: int, dump: bool) -> Iterator[bytes]:
     while True:
-        data = s.recv(RECV_SIZE)
-        offset = 0
-        while offset + NLMSG.size <= len(data):
-            length, kind, _, got, _ = NLMSG.unpack_from(data, offset)
-            if length < NLMSG.size:
-                raise OSError(errno.EBADMSG, "malformed netlink answer")
-            body = data[offset + NLMSG.size : offset + length]
-            offset += (length + 3) & ~3
+        for kind, got, body in _messages(s.recv(RECV_SIZE)):
             if got != seq:
                 continue
             if kind == NLMSG_DONE:
@@ -143,3 +137,67 @@ def _answers(s: socket.socket, seq: int, dump: bool) -> Iterator[bytes]:
             yield body
             if not dump:
                 return
+
+
+def _messages(data: bytes) -> Iterator[tuple[int, int, bytes]]:
+    """The netlink messages in one datagram: (type, sequence number, body)."""
+    offset = 0
+    while offset + NLMSG.size <= len(data):
+        length, kind, _, seq, _ = NLMSG.unpack_from(data, offset)
+        if length < NLMSG.size:
+            raise OSError(errno.EBADMSG, "malformed netlink message")
+        yield kind, seq, data[offset + NLMSG.size : offset + length]
+        offset += (length + 3) & ~3
+
+
+class LinkWatch:
+    """The kernel's announcements of link and address changes, for a poll loop: the health
+    checks look again as soon as something happens to their link, not at the next period."""
+
+    GROUPS = 0x1 | 0x10 | 0x100  # RTMGRP_LINK, RTMGRP_IPV4_IFADDR, RTMGRP_IPV6_IFADDR
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        flags = socket.SOCK_RAW | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC
+        self.sock = socket.socket(socket.AF_NETLINK, flags, socket.NETLINK_ROUTE)
+        try:
+            self.sock.bind((0, self.GROUPS))
+            found = link(name)  # after the bind: a change from now on is announced
+        except (OSError, ActionError):
+            self.sock.close()
+            raise
+        self.index = found.index if found is not None else None
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def changed(self) -> bool:
+        """Drain what was announced: True if any of it was about our link or its addresses,
+        or if announcements were lost (the socket's buffer overran)."""
+        hit = False
+        while True:
+            try:
+                data = self.sock.recv(RECV_SIZE)
+            except BlockingIOError:
+                return hit
+            except OSError as e:
+                if e.errno != errno.ENOBUFS:
+                    raise
+                hit = True
+                continue
+            for kind, _, body in _messages(data):
+                hit = self._about(kind, body) or hit
+
+    def _about(self, kind: int, body: bytes) -> bool:
+        if kind in (RTM_NEWLINK, RTM_DELLINK) and len(body) >= IFINFOMSG.size:
+            attrs = dict(_attrs(body, IFINFOMSG.size))
+            if attrs.get(IFLA_IFNAME, b"").rstrip(b"\0") != self.name.encode():
+                return False
+            self.index = IFINFOMSG.unpack_from(body)[2]  # a tap made again has a new one
+            return True
+        if kind in (RTM_NEWADDR, RTM_DELADDR) and len(body) >= IFADDRMSG.size:
+            return self.index is not None and IFADDRMSG.unpack_from(body)[4] == self.index
+        return False
+
+    def close(self) -> None:
+        self.sock.close()

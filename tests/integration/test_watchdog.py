@@ -90,7 +90,10 @@ def test_deleted_tap_is_recreated_and_the_engine_reattached(netlab: Lab) -> None
     assert engine_pid(netlab, a) == pid  # the same engine, re-attached
 
 
-def test_tap_pulled_from_its_bridge_is_reattached_within_one_check_period(netlab: Lab) -> None:
+def test_tap_pulled_from_its_bridge_is_reattached_at_once_well_within_one_check_period(
+    netlab: Lab,
+) -> None:
+    """The kernel announces the change: the engine does not wait for its next check."""
     a, b = netlab.host("a"), netlab.host("b")
     netlab.link(a, b, ["10.77.0.1/24"], ["10.77.0.2/24"])
     netlab.ip(a, "link", "add", "br0", "type", "bridge")
@@ -99,18 +102,20 @@ def test_tap_pulled_from_its_bridge_is_reattached_within_one_check_period(netlab
         "iface mynet0 inet manual\n  rrqnet_port 3636\n  rrqnet_remote 10.77.0.2:3636\n"
         "  rrqnet_bridge br0\n",
     )
-    os.environ["RRQCTL_HEALTH_EVERY"] = "2"
+    os.environ["RRQCTL_HEALTH_EVERY"] = "60"
     try:
         netlab.rrqctl(a, "up", "mynet0")
     finally:
         del os.environ["RRQCTL_HEALTH_EVERY"]
     pid = engine_pid(netlab, a)
-    netlab.ip(a, "link", "set", "mynet0", "nomaster")
-    t0 = time.monotonic()
-    wait_for(
-        lambda: "master br0" in netlab.ip(a, "link", "show", "mynet0"), 5, "mynet0 back in br0"
-    )
-    assert time.monotonic() - t0 <= 2.5  # within one period
+    for _ in range(2):  # and again, once the first repair has settled
+        time.sleep(2.5)
+        netlab.ip(a, "link", "set", "mynet0", "nomaster")
+        t0 = time.monotonic()
+        wait_for(
+            lambda: "master br0" in netlab.ip(a, "link", "show", "mynet0"), 15, "mynet0 in br0"
+        )
+        assert time.monotonic() - t0 <= 10  # the periodic check would take up to 60 s
     assert engine_pid(netlab, a) == pid
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -222,6 +224,13 @@ def test_run_engine_process_stays_small_reloads_and_undoes_its_set_up(netlab: La
     netlab.write_interfaces(a, stanza(*options, "rrqnet_remote 10.77.0.9:3636"))
     assert query(str(sock), "reload") == "reloaded 2 remotes"
     assert len(query(str(sock))["remotes"]) == 2
+    # SIGHUP: the helper reads the file beside the datapath, which answers meanwhile
+    netlab.write_interfaces(
+        a, stanza(*options, "rrqnet_remote 10.77.0.9:3636", "rrqnet_remote 10.77.0.10:3636")
+    )
+    os.kill(run.pid, signal.SIGHUP)
+    assert len(query(str(sock))["remotes"]) == 2  # answered while the helper starts
+    wait_for(lambda: len(query(str(sock))["remotes"]) == 3, what="the reload applied")
     metrics = netlab.rrqctl(a, "status", "--metrics").stdout
     assert metrics.count("# TYPE rrqnet_macs gauge") == 1
     assert 'rrqnet_channel_up{cable="mynet0",channel="10.77.0.2:3636",kind="uplink"} 1' in metrics

@@ -60,3 +60,46 @@ def test_missing_down_and_wrong_kinds_are_seen(netlab: Lab) -> None:
     assert down["bridge_exists"] is False
     not_a_tap = observed(netlab, a, "vx9", "vx9")  # a veth is neither a tap nor a bridge
     assert (not_a_tap["tap_is_tap"], not_a_tap["bridge_exists"]) == (False, False)
+
+
+WATCH = """
+import json, subprocess, sys
+from rrqctl.system.linkstate import LinkWatch
+watch = LinkWatch("tap7")
+def after(*argv):
+    subprocess.run(["ip", *argv], check=True)  # the kernel announces before ip returns
+    return watch.changed()
+print(json.dumps({
+    "nothing yet": watch.changed(),
+    "another link": after("link", "set", "tap6", "up"),
+    "into a bridge": after("link", "set", "tap7", "master", "br7"),
+    "an address": after("addr", "add", "10.7.0.1/24", "dev", "tap7"),
+    "another link's address": after("addr", "add", "10.8.0.1/24", "dev", "tap6"),
+    "deleted": after("link", "del", "tap7"),
+    "made again": after("tuntap", "add", "dev", "tap7", "mode", "tap"),
+    "the new one's address": after("addr", "add", "10.7.0.2/24", "dev", "tap7"),
+}))
+"""
+
+
+def test_the_link_watch_hears_of_changes_to_its_link_and_its_addresses_only(
+    netlab: Lab,
+) -> None:
+    a = netlab.host("a")
+    netlab.ip(a, "tuntap", "add", "dev", "tap7", "mode", "tap")
+    netlab.ip(a, "tuntap", "add", "dev", "tap6", "mode", "tap")
+    netlab.ip(a, "link", "add", "br7", "type", "bridge")
+    out = subprocess.run(
+        ["ip", "netns", "exec", a, sys.executable, "-c", WATCH], capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == {
+        "nothing yet": False,
+        "another link": False,
+        "into a bridge": True,
+        "an address": True,
+        "another link's address": False,
+        "deleted": True,
+        "made again": True,
+        "the new one's address": True,
+    }
