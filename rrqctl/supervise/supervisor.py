@@ -7,6 +7,7 @@ reload remotes on SIGHUP, and undo the set-up on SIGTERM.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -321,11 +322,8 @@ class Supervisor:
         """(Worker thread, on SIGHUP) read the cable; the loop thread applies it."""
         if self.reload_source is None or self.engine is None:
             return
-        try:
-            new = self._read_cable()
-        except RrqError:
-            return  # logged, and told to systemd
-        self.engine.call(partial(self._apply, new))
+        with contextlib.suppress(RrqError):  # logged, and told to systemd
+            self.engine.call(partial(self._apply, self._read_cable()))
 
     def _reload_and_wait(self) -> str:
         """(The control socket's thread) reload, and say how it went or raise what it met."""

@@ -178,15 +178,15 @@ class LinkWatch:
         while True:
             try:
                 data = self.sock.recv(RECV_SIZE)
+                # every message, not up to the first hit: a tap made again moves the index
+                about = [self._about(kind, body) for kind, _, body in _messages(data)]
+                hit = hit or True in about
             except BlockingIOError:
                 return hit
-            except OSError as e:
+            except OSError as e:  # lost or unreadable announcements: look anyway
                 if e.errno != errno.ENOBUFS:
-                    raise
+                    return True
                 hit = True
-                continue
-            for kind, _, body in _messages(data):
-                hit = self._about(kind, body) or hit
 
     def _about(self, kind: int, body: bytes) -> bool:
         if kind in (RTM_NEWLINK, RTM_DELLINK) and len(body) >= IFINFOMSG.size:
