@@ -165,6 +165,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: list[str]) -> int:
+    from rrqctl.engine import cpucaps
+
+    os.environ.update(cpucaps.for_datagrams(os.environ, os.uname().machine))  # before libcrypto
     from rrqctl.engine.settings import EngineSettings
     from rrqctl.supervise.runner import serve
 

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from rrqctl.cli import ENGINE_FD
+from rrqctl.engine import cpucaps
 from rrqctl.errors import UsageError
 from rrqctl.supervise.links import error_from
 from rrqctl.supervise.spec import CableSpec
@@ -43,7 +44,8 @@ def exec_engine(handover: dict[str, Any], argv: Sequence[str]) -> NoReturn:
     sys.stdout.flush()
     sys.stderr.flush()
     me = _self()
-    os.execv(me[0], [*me, *argv, ENGINE_FD, str(fd)])
+    env = cpucaps.for_datagrams(os.environ, os.uname().machine)
+    os.execve(me[0], [*me, *argv, ENGINE_FD, str(fd)], env)
 
 
 def set_up_and_exec(

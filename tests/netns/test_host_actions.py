@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from rrqctl.engine import cpucaps
 from rrqctl.errors import ExitCode, NotRunningError
 from rrqctl.supervise.control import query
 from tests.netlab import BIN, Lab, Proc, wait_for
@@ -217,6 +218,10 @@ def test_run_engine_process_stays_small_reloads_and_undoes_its_set_up(netlab: La
     assert "pydantic" not in maps
     assert "cryptography" in maps  # a sealed cable: this is the engine, not the front
     assert vm_rss_kb(run.pid) < 40 * 1024
+    if os.uname().machine in cpucaps.X86:  # OpenSSL's AVX-512 code left aside (cpucaps.py)
+        environ = Path(f"/proc/{run.pid}/environ").read_bytes().split(b"\0")
+        mask = os.environ.get(cpucaps.VARIABLE, cpucaps.NO_AVX512)
+        assert f"{cpucaps.VARIABLE}={mask}".encode() in environ
     # a reload reads the file again (in a helper): refused with FILE:LINE, then applied
     path = netlab.write_interfaces(a, stanza("rrqnet_port 99999", *options[1:]))
     with pytest.raises(NotRunningError, match=f"{path}:3: rrqnet_port: port 99999 is out of"):
