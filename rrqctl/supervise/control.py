@@ -5,9 +5,11 @@
     {"cmd": "metrics"}  Prometheus text exposition
     {"cmd": "reload"}   re-read the configuration (when the runner supports it)
 
-The server thread never touches engine state: it asks the loop thread (Engine.call). A
-request that waits for something slower (a reload reads the configuration in a helper) is
-a blocking handler: it runs in the server thread and reaches the engine itself.
+Each connection is answered in a thread of its own (CLIENTS at most at once), so a slow
+request, or a client that connects and says nothing, holds up no other. These threads never
+touch engine state: they ask the loop thread (Engine.call). A request that waits for
+something slower (a reload reads the configuration in a helper) is a blocking handler: it
+runs in its connection's thread and reaches the engine itself.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("rrqctl.control")
 REQUEST_MAX = 4096
 TIMEOUT = 5.0
+CLIENTS = 8  # connections answered at once; more wait in the listen queue
 
 
 class SocketInUseError(OSError):
@@ -49,6 +52,7 @@ class ControlServer:
         self.blocking: dict[str, Callable[[], Any]] = {}
         self.sock = _bind(path)
         self._thread = threading.Thread(target=self._serve, name="control", daemon=True)
+        self._slots = threading.BoundedSemaphore(CLIENTS)
         self._closed = False
 
     def start(self) -> None:
@@ -56,16 +60,26 @@ class ControlServer:
 
     def _serve(self) -> None:
         while not self._closed:
+            self._slots.acquire()
             try:
                 conn, _ = self.sock.accept()
             except OSError:
+                self._slots.release()
                 return
+            client = threading.Thread(
+                target=self._client, args=(conn,), name="control-client", daemon=True
+            )
+            client.start()
+
+    def _client(self, conn: socket.socket) -> None:
+        try:
             with conn:
                 conn.settimeout(TIMEOUT)
-                try:
-                    self._answer(conn)
-                except OSError as e:
-                    log.debug("control connection: %s", e)
+                self._answer(conn)
+        except OSError as e:
+            log.debug("control connection: %s", e)
+        finally:
+            self._slots.release()
 
     def _answer(self, conn: socket.socket) -> None:
         raw = conn.recv(REQUEST_MAX)
