@@ -2,7 +2,8 @@
 
 Two network namespaces on a veth underlay; every overlay at MTU 1400; iperf3 TCP (1 and 4
 streams), UDP 64-byte packets per second and ping RTT; medians of --repeat runs; ratios
-against the targets. Needs root and iperf3, openvpn, tinc (`make bench` installs them).
+against the targets; then each target again, ours and the peer side by side and measured in
+turn (bench/paired.py). Needs root and iperf3, openvpn, tinc (`make bench` installs them).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import os
 import sys
 import time
 
+from bench import paired
 from bench.lab import lab
 from bench.measure import Result, measure
 from bench.tunnels import VARIANTS
@@ -112,6 +114,15 @@ def main() -> int:
         "--repeat", type=int, default=3, help="runs per measurement; medians are shown (default 3)"
     )
     p.add_argument("--only", help="comma separated variants: " + ",".join(VARIANTS))
+    p.add_argument(
+        "--pairs",
+        type=int,
+        default=9,
+        help="paired measurements per target after the table (see bench/paired.py; 0: none)",
+    )
+    p.add_argument(
+        "--pair-seconds", type=float, default=3.0, help="length of each paired measurement"
+    )
     args = p.parse_args()
     if os.geteuid() != 0:
         print("bench: needs root (network namespaces, taps)", file=sys.stderr)
@@ -140,6 +151,12 @@ def main() -> int:
     say("")
     for line in verdicts(results):
         say(line)
+    if args.pairs > 0 and not args.only:
+        say(f"\nTargets again, ours and the peer side by side, {args.pairs} pairs each:")
+        lines = paired.run(TARGETS, args.pairs, args.pair_seconds, say)
+        say("")
+        for line in lines:
+            say(line)
     return 0
 
 
