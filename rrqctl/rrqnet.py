@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from rrqctl.engine.cpucaps import NO_AVX512
 from rrqctl.engine.remotes import Remote, parse_ignore_list, parse_multicast, parse_remote
 from rrqctl.errors import UsageError
 
@@ -154,7 +155,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args and args[0] in ("-h", "--help"):
         print(USAGE)
         print("\nSee rrqnet(8). Environment: RRQNET_CONTROL=PATH|none (control socket),")
-        print("RRQNET_FRESHNESS=SECONDS (sealed session freshness limit, 0 = off).")
+        print("RRQNET_FRESHNESS=SECONDS (sealed session freshness limit, 0 = off),")
+        print(f"OPENSSL_ia32cap (on x86 {NO_AVX512} unless set: OpenSSL's AVX2 code).")
         return 0
     if args and args[0] == "--version":
         from rrqctl import __version__
