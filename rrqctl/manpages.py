@@ -271,8 +271,7 @@ COMMANDS = [
         "--engine-fd) as a small engine process, and runs repairs, tear-down and reloads in "
         "short-lived helpers, beside the datapath, which keeps running; on x86 the engine "
         f"process gets OPENSSL_ia32cap={cpucaps.NO_AVX512} unless it is set (see rrqnet(8)). "
-        "Its health checks run "
-        "every 10 seconds (--health-every) and at once when the kernel announces a change to "
+        "Its health checks run every 10 seconds (--health-every) and at once when the kernel announces a change to "
         "the tap or its addresses.",
     ),
     (

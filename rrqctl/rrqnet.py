@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from rrqctl.engine.cpucaps import NO_AVX512
+from rrqctl.engine import cpucaps
 from rrqctl.engine.remotes import Remote, parse_ignore_list, parse_multicast, parse_remote
 from rrqctl.errors import UsageError
 
@@ -156,7 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(USAGE)
         print("\nSee rrqnet(8). Environment: RRQNET_CONTROL=PATH|none (control socket),")
         print("RRQNET_FRESHNESS=SECONDS (sealed session freshness limit, 0 = off),")
-        print(f"OPENSSL_ia32cap (on x86 {NO_AVX512} unless set: OpenSSL's AVX2 code).")
+        print(f"OPENSSL_ia32cap (on x86 {cpucaps.NO_AVX512} unless set: OpenSSL's AVX2 code).")
         return 0
     if args and args[0] == "--version":
         from rrqctl import __version__
@@ -167,8 +167,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: list[str]) -> int:
-    from rrqctl.engine import cpucaps
-
     os.environ.update(cpucaps.for_datagrams(os.environ, os.uname().machine))  # before libcrypto
     from rrqctl.engine.settings import EngineSettings
     from rrqctl.supervise.runner import serve

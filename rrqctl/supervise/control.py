@@ -66,10 +66,9 @@ class ControlServer:
             except OSError:
                 self._slots.release()
                 return
-            client = threading.Thread(
+            threading.Thread(
                 target=self._client, args=(conn,), name="control-client", daemon=True
-            )
-            client.start()
+            ).start()
 
     def _client(self, conn: socket.socket) -> None:
         try:
