@@ -13,7 +13,6 @@ from typing import Any
 
 from rrqctl.engine.remotes import parse_ignore_list, parse_multicast, parse_port, parse_remote
 from rrqctl.errors import Issue, Location, UsageError
-from rrqctl.model import DEFAULT_DHCP_ARGS
 from rrqctl.rrqnet import VERBOSE, parse_options
 
 Values = dict[str, Any]
@@ -116,7 +115,7 @@ def _dhcp(value: str, v: Values) -> None:
     method, *args = value.split()
     if method != "dhclient":
         raise ValueError(f"DHCP method '{method}' is not known (the one method is dhclient)")
-    v["dhcp"] = {"method": method, "args": tuple(args) or DEFAULT_DHCP_ARGS}
+    v["dhcp"] = {"method": method, **({"args": tuple(args)} if args else {})}
 
 
 def _freshness(value: str, v: Values) -> None:

@@ -12,6 +12,7 @@ import stat
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from rrqctl.config import confd, eni, hookenv, networkd
 from rrqctl.config.hookenv import HookCall
@@ -25,7 +26,9 @@ from rrqctl.config.options import (
     normalize,
 )
 from rrqctl.errors import ConfigError, Issue, Location, NotRunningError
-from rrqctl.model import Cable, build_cable, check_cables
+
+if TYPE_CHECKING:  # the model (and pydantic, ~0.2 s) is loaded only once there is a cable
+    from rrqctl.model import Cable
 
 DEFAULT_INTERFACES = "/etc/network/interfaces"
 DEFAULT_CONFD = "/etc/rrqnet/conf.d"
@@ -99,11 +102,8 @@ def load(src: Sources) -> Config:
                 Issue(second, f"{name} is declared twice: here and at {first}")
             )
             cfg.cables.pop(name, None)
-    for issue in check_cables(cfg.cables.values()):
-        for c in list(cfg.cables.values()):
-            if issue.location is not None and str(issue.location) == c.where("port"):
-                cfg.broken.setdefault(c.name, []).append(issue)
-                del cfg.cables[c.name]
+    if cfg.cables:
+        _drop_clashing(cfg)
     for c in list(cfg.cables.values()):
         errors, warnings = check_keyfiles(c)
         cfg.warnings += warnings
@@ -113,7 +113,18 @@ def load(src: Sources) -> Config:
     return cfg
 
 
-Found = tuple[str, Cable | None, list[Issue], Location]
+def _drop_clashing(cfg: Config) -> None:
+    """Cables that clash with another (the same port, say) are broken."""
+    from rrqctl.model import check_cables
+
+    for issue in check_cables(cfg.cables.values()):
+        for c in list(cfg.cables.values()):
+            if issue.location is not None and str(issue.location) == c.where("port"):
+                cfg.broken.setdefault(c.name, []).append(issue)
+                del cfg.cables[c.name]
+
+
+Found = tuple[str, "Cable | None", list[Issue], Location]
 
 
 def _kind_of(where: Location, src: Sources) -> str:
@@ -192,6 +203,8 @@ def cable_from_settings(
     if where is not None:
         values["origin"] = str(where)
         origins[""] = where
+    from rrqctl.model import build_cable
+
     try:
         return build_cable(values, origins), []
     except ConfigError as e:

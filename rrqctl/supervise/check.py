@@ -34,7 +34,8 @@ from rrqctl.supervise.health import (
     link_findings,
     uplink_findings,
 )
-from rrqctl.system import host, proc
+from rrqctl.system import proc
+from rrqctl.system.locks import exclusive
 from rrqctl.system.paths import Paths
 
 if TYPE_CHECKING:
@@ -156,7 +157,7 @@ def check_lock(paths: Paths, wait: float = 20.0) -> Iterator[None]:
     """One check at a time; a second one waits, then gives up (it never half-repairs)."""
     os.makedirs(paths.run_dir, mode=0o755, exist_ok=True)
     busy = "another rrqctl check is still running; not checking twice"
-    with host.exclusive(paths.check_lock(), wait, busy, poll=0.1):
+    with exclusive(paths.check_lock(), wait, busy, poll=0.1):
         yield
 
 
@@ -200,6 +201,8 @@ class Checker:
         return self.wanted is not None and not self.wanted(name)
 
     def _checked(self, name: str) -> Report:
+        from rrqctl.system import host  # netlink (pyroute2): loaded once there is a cable
+
         data, record = host.load_record(self.paths, name)
         if "engine" not in record.made and _systemd():
             return self._unit(name)
@@ -214,6 +217,8 @@ class Checker:
         return report
 
     def _findings(self, cable: Cable) -> list[Finding]:
+        from rrqctl.system import host
+
         seen = host.observe(cable, self.paths)
         status = None
         if seen.engine_pid is not None:
@@ -224,6 +229,8 @@ class Checker:
         return out + (uplink_findings(status) if status else [])
 
     def _repair(self, cable: Cable, report: Report) -> None:
+        from rrqctl.system import host
+
         now = self.clock()
         if not self.backoff.allows(cable.name, now):
             report.failed = f"waiting: {self.backoff.waiting(cable.name, now)}"

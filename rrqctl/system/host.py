@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import json
 import os
 import select
@@ -18,9 +17,10 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
-from rrqctl.errors import ActionError, BusyError
+from rrqctl.errors import ActionError
 from rrqctl.plan import Action, Observed, Record, Step, dhclient_argv, plan_down, plan_up
 from rrqctl.system import netlink, proc
+from rrqctl.system.locks import exclusive
 from rrqctl.system.observe import observe as _observe
 from rrqctl.system.paths import UNIT_LOG_DIR, Paths
 
@@ -54,26 +54,6 @@ def save_record(paths: Paths, cable: Cable, record: Record) -> None:
     with open(tmp, "w") as f:
         json.dump({"cable": cable.model_dump(mode="json"), "record": asdict(record)}, f, indent=1)
     os.replace(tmp, paths.state(cable.name))
-
-
-@contextlib.contextmanager
-def exclusive(path: str, wait: float, busy: str, poll: float = 0.05) -> Iterator[None]:
-    """Hold an flock on path (made if missing, and left in place); BusyError(busy) if it is
-    not ours within `wait` seconds."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        deadline = time.monotonic() + wait
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise BusyError(busy) from None
-                time.sleep(poll)
-        yield
-    finally:
-        os.close(fd)
 
 
 @contextlib.contextmanager
