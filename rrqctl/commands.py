@@ -143,7 +143,7 @@ def _known_names(args: argparse.Namespace, run_dir: str) -> list[str]:
 def recorded_cable(args: argparse.Namespace, name: str) -> Any:
     """The cable as up saw it (its record), for down after the declaration changed."""
     from rrqctl.model import Cable
-    from rrqctl.system.host import load_record
+    from rrqctl.system.records import load_record
 
     data, _ = load_record(paths(args), name)
     return Cable.model_validate(data) if data else None
@@ -151,11 +151,12 @@ def recorded_cable(args: argparse.Namespace, name: str) -> Any:
 
 def plan(args: argparse.Namespace) -> int:
     from rrqctl.plan import plan_up
-    from rrqctl.system.host import engine_command, observe
+    from rrqctl.system.host import engine_command
+    from rrqctl.system.observe import observe_cable
 
     cable = load(args).get(args.name)
     run = paths(args)
-    actions = plan_up(cable, observe(cable, run), engine_command(cable, run))
+    actions = plan_up(cable, observe_cable(cable, run), engine_command(cable, run))
     for a in actions:
         print(f"[#] {a.text}")
     if not actions:

@@ -11,7 +11,6 @@ it; the unit does the tap, engine and dhclient): pre-up starts it, post-down sto
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 
 from rrqctl.config import hookenv
@@ -19,19 +18,14 @@ from rrqctl.config.sources import Sources, hook_cable
 from rrqctl.errors import ActionError, UsageError
 from rrqctl.model import Cable
 from rrqctl.plan import PHASE_STEPS, Step
-from rrqctl.system import host, proc
+from rrqctl.system import host, notify, proc
 from rrqctl.system.paths import Paths
+from rrqctl.system.records import load_record
 
-SYSTEMD_RUNNING = "/run/systemd/system"
 DOWN_STEPS = {
     "pre-down": (Step.DHCP,),
     "post-down": (Step.DHCP, Step.ENGINE, Step.BRIDGE, Step.ADDRESS, Step.TAP),
 }
-
-
-def systemd_is_init() -> bool:
-    """sd_booted(3): systemd is PID 1."""
-    return os.path.isdir(SYSTEMD_RUNNING)
 
 
 def unit(name: str) -> str:
@@ -53,7 +47,7 @@ def run_hook(env: Mapping[str, str], src: Sources, paths: Paths) -> int:
         if verbose:
             print(line, flush=True)
 
-    if systemd_is_init():
+    if notify.booted():
         return _systemd(call, src, say)
     if call.phase in PHASE_STEPS:
         cable = hook_cable(call, src)
@@ -68,7 +62,7 @@ def run_hook(env: Mapping[str, str], src: Sources, paths: Paths) -> int:
 
 
 def _recorded(paths: Paths, name: str) -> Cable | None:
-    data, _ = host.load_record(paths, name)
+    data, _ = load_record(paths, name)
     return Cable.model_validate(data) if data else None
 
 

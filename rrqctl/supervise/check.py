@@ -34,9 +34,11 @@ from rrqctl.supervise.health import (
     link_findings,
     uplink_findings,
 )
-from rrqctl.system import proc
+from rrqctl.system import notify, proc
 from rrqctl.system.locks import exclusive
+from rrqctl.system.observe import observe_cable
 from rrqctl.system.paths import Paths
+from rrqctl.system.records import load_record
 
 if TYPE_CHECKING:
     from rrqctl.config.sources import Config
@@ -141,15 +143,9 @@ def should_be_up(cfg: Config, paths: Paths, ifupdown_state: str) -> list[str]:
         auto = cable is not None and bool({"auto", "hotplug"} & set(cable.start))
         if kind == "confd" or (kind == "interfaces" and auto and name in up_by_ifupdown):
             names.add(name)
-        if kind == "networkd" and _systemd():
+        if kind == "networkd" and notify.booted():
             names.add(name)
     return sorted(names)
-
-
-def _systemd() -> bool:
-    from rrqctl.ifupdown import systemd_is_init
-
-    return systemd_is_init()
 
 
 @contextlib.contextmanager
@@ -201,10 +197,8 @@ class Checker:
         return self.wanted is not None and not self.wanted(name)
 
     def _checked(self, name: str) -> Report:
-        from rrqctl.system import host  # netlink (pyroute2): loaded once there is a cable
-
-        data, record = host.load_record(self.paths, name)
-        if "engine" not in record.made and _systemd():
+        data, record = load_record(self.paths, name)
+        if "engine" not in record.made and notify.booted():
             return self._unit(name)
         try:
             cable = self.cfg.get(name)
@@ -217,9 +211,7 @@ class Checker:
         return report
 
     def _findings(self, cable: Cable) -> list[Finding]:
-        from rrqctl.system import host
-
-        seen = host.observe(cable, self.paths)
+        seen = observe_cable(cable, self.paths)
         status = None
         if seen.engine_pid is not None:
             with contextlib.suppress(NotRunningError):
@@ -229,7 +221,7 @@ class Checker:
         return out + (uplink_findings(status) if status else [])
 
     def _repair(self, cable: Cable, report: Report) -> None:
-        from rrqctl.system import host
+        from rrqctl.system import host  # netlink (pyroute2): loaded only to repair
 
         now = self.clock()
         if not self.backoff.allows(cable.name, now):

@@ -8,52 +8,26 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import json
 import os
 import select
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from rrqctl.errors import ActionError
-from rrqctl.plan import Action, Observed, Record, Step, dhclient_argv, plan_down, plan_up
+from rrqctl.plan import Action, Record, Step, dhclient_argv, plan_down, plan_up
 from rrqctl.system import netlink, proc
 from rrqctl.system.locks import exclusive
-from rrqctl.system.observe import observe as _observe
+from rrqctl.system.observe import observe_cable
 from rrqctl.system.paths import UNIT_LOG_DIR, Paths
+from rrqctl.system.records import load_record, save_record
 
 if TYPE_CHECKING:
     from rrqctl.model import Cable
 
 READY_TIMEOUT = 15.0
 Say = Callable[[str], None]
-
-
-def observe(cable: Cable, paths: Paths) -> Observed:
-    return _observe(cable.name, paths, tap=cable.local == "tap", bridge=cable.bridge)
-
-
-# ---- the record -------------------------------------------------------------------------
-
-
-def load_record(paths: Paths, name: str) -> tuple[dict[str, Any] | None, Record]:
-    """(the cable as up saw it, what up made); (None, empty) when there is no record."""
-    try:
-        with open(paths.state(name)) as f:
-            data = json.load(f)
-    except (OSError, ValueError):
-        return None, Record()
-    return data.get("cable"), Record(**data.get("record", {}))
-
-
-def save_record(paths: Paths, cable: Cable, record: Record) -> None:
-    os.makedirs(paths.run_dir, mode=0o755, exist_ok=True)
-    tmp = paths.state(cable.name) + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump({"cable": cable.model_dump(mode="json"), "record": asdict(record)}, f, indent=1)
-    os.replace(tmp, paths.state(cable.name))
 
 
 @contextlib.contextmanager
@@ -91,7 +65,7 @@ class Up:
         _, self.record = load_record(paths, cable.name)
 
     def run(self, steps: Sequence[Step] = tuple(Step)) -> list[Action]:
-        seen = observe(self.cable, self.paths)
+        seen = observe_cable(self.cable, self.paths)
         actions = plan_up(self.cable, seen, engine_command(self.cable, self.paths), steps)
         done: list[Action] = []
         save_record(self.paths, self.cable, self.record)
@@ -285,7 +259,7 @@ def down(
 ) -> list[Action]:
     """Undo what up made for cable (by its record); a tap that existed before stays."""
     _, record = load_record(paths, cable.name)
-    seen = observe(cable, paths)
+    seen = observe_cable(cable, paths)
     actions = plan_down(cable, record, seen, steps)
     for a in actions:
         say(f"[#] {a.text}")

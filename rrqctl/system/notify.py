@@ -1,8 +1,16 @@
-"""sd_notify(3) and the journal, through python3-systemd. Without NOTIFY_SOCKET all is a no-op."""
+"""sd_booted(3), sd_notify(3) and the journal, through python3-systemd. Without
+NOTIFY_SOCKET notifying is a no-op."""
 
 from __future__ import annotations
 
 import os
+
+SYSTEMD_RUNNING = "/run/systemd/system"
+
+
+def booted() -> bool:
+    """sd_booted(3): systemd is PID 1."""
+    return os.path.isdir(SYSTEMD_RUNNING)
 
 
 def enabled() -> bool:

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rrqctl.plan import Observed
 from rrqctl.system import linkstate, proc
 from rrqctl.system.paths import Paths
+
+if TYPE_CHECKING:
+    from rrqctl.model import Cable
+
+
+def observe_cable(cable: Cable, paths: Paths) -> Observed:
+    return observe(cable.name, paths, tap=cable.local == "tap", bridge=cable.bridge)
 
 
 def observe(name: str, paths: Paths, *, tap: bool = True, bridge: str | None = None) -> Observed:
