@@ -14,7 +14,9 @@ from __future__ import annotations
 import argparse
 import collections
 import contextlib
+import os
 import re
+import shutil
 import signal
 import statistics
 import subprocess
@@ -151,6 +153,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = p.parse_args(argv)
     if unknown := set(args.variants) - set(VARIANTS):
         p.error(f"no such variant: {', '.join(sorted(unknown))}")
+    if os.geteuid() != 0:
+        p.error("needs root (network namespaces, taps, perf tracepoints)")
+    if shutil.which("perf") is None:
+        p.error("needs perf (Debian: linux-perf; `tools/bootstrap.sh bench` installs it)")
     with tempfile.TemporaryDirectory(prefix="rqbench-wakes-") as tmp:
         for name in args.variants or DEFAULT:
             with lab() as lb:
