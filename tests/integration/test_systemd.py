@@ -137,7 +137,7 @@ def test_service_start_kill_watchdog_reload_stop(netlab: Lab) -> None:
 
         # stop: what it made is gone
         assert sd.systemctl("stop", UNIT).returncode == 0
-        assert "mynet0" not in sd.run("ip", "-br", "link").stdout
+        assert "mynet0" not in sd.run("ip", "-br", "link").stdout, sd.journal(UNIT)
         left = sd.run("ls", "-A", "/run/rrqnet").stdout.split()
         assert [f for f in left if f != ".lock"] == []
 
