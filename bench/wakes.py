@@ -6,7 +6,7 @@ the tap, the kernel answers the ping at once, and the reply goes back out. This 
 process's system calls with perf (tracepoints raw_syscalls and sched_switch, nothing
 sampled) while ping runs, and prints, per step of the usual wake, the median time spent in
 the kernel and in the process's own code (user) between two calls. Needs root, perf
-(Debian: linux-perf) and what `make bench` installs.
+(Debian: linux-perf) and what `make bench` installs; knows x86_64's system-call numbers.
 """
 
 from __future__ import annotations
@@ -62,15 +62,10 @@ class Summary:
     wakes: int
     of: int
 
-    @property
-    def user(self) -> float:
-        return sum(m for s, m in zip(self.shape, self.medians, strict=True) if s.startswith("user"))
-
-    @property
-    def kernel(self) -> float:
-        return sum(
-            m for s, m in zip(self.shape, self.medians, strict=True) if not s.startswith("user")
-        )
+    def total(self, user: bool) -> float:
+        """Time per wake in the process's own code (user) or in its system calls."""
+        steps = zip(self.shape, self.medians, strict=True)
+        return sum(m for s, m in steps if s.startswith("user") == user)
 
 
 def wakes(script: str) -> list[list[Step]]:
@@ -126,7 +121,7 @@ def trace(lb: Lab, pid: int, pings: int, data: Path) -> str:
     try:
         time.sleep(1.0)
         if rec.poll() is not None:
-            raise RuntimeError(f"perf record: {rec.stderr.read().decode().strip()}")  # type: ignore[union-attr]
+            raise RuntimeError(f"perf record: {rec.communicate()[1].decode().strip()}")
         lb.run(0, "ping", "-c", str(pings), "-i", "0.01", "-q", OVERLAY[1])
     finally:
         rec.send_signal(signal.SIGINT)
@@ -141,7 +136,7 @@ def report(name: str, s: Summary | None) -> Iterable[str]:
     yield f"{VARIANTS[name][0]}: {s.wakes} of {s.of} wakes in this shape, medians in us"
     for step, m in zip(s.shape, s.medians, strict=True):
         yield f"  {step:<22} {m:8.1f}"
-    yield f"  {'= user, kernel':<22} {s.user:8.0f} {s.kernel:8.0f}"
+    yield f"  {'= user, kernel':<22} {s.total(True):8.0f} {s.total(False):8.0f}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
