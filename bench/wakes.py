@@ -1,19 +1,29 @@
-"""python -m bench.wakes: where one ping's time goes in the far end's tunnel process.
+"""python -m bench.wakes: where one ping's round trip goes, process by process.
 
 Ping RTT on a shared VM is too noisy to explain (see the README), but each of its parts
-is not. The far end of a cable wakes once per ping: a datagram comes in, its frame goes to
-the tap, the kernel answers the ping at once, and the reply goes back out. This traces that
-process's system calls with perf (tracepoints raw_syscalls and sched_switch, nothing
-sampled) while ping runs, and prints, per step of the usual wake, the median time spent in
-the kernel and in the process's own code (user) between two calls. Needs root, perf
-(Debian: linux-perf) and what `make bench` installs; knows x86_64's system-call numbers.
+is not. A ping wakes the tunnel processes three times: the near end reads the request from
+its tap and sends a datagram; the far end reads it, writes the frame to its tap, where the
+kernel answers at once, reads the reply and sends it back; the near end writes that to its
+tap, where ping gets it. This traces the whole machine's system calls with perf
+(tracepoints raw_syscalls and sched_switch, nothing sampled) while ping runs, and prints:
+
+- the round trip cut into those stretches, and the waits for a process to wake between
+  them (medians over the pings);
+- the far end's wake step by step: the time in each system call, and in the process's own
+  code (user) between two calls.
+
+Tracing costs time too: the round trip under it (ping's own average) is printed beside the
+one measured just before without it. Needs root, perf (Debian: linux-perf) and what
+`make bench` installs; knows x86_64's system-call numbers.
 """
 
 from __future__ import annotations
 
 import argparse
+import bisect
 import collections
 import contextlib
+import itertools
 import os
 import re
 import shutil
@@ -48,11 +58,37 @@ SYSCALLS = {
     271: "ppoll",
     281: "epoll_pwait",
 }
+SENDS = frozenset({"sendto", "sendmsg"})
+TAP_WRITES = frozenset({"write", "writev"})
+# perf script's default line: comm, pid, [cpu], seconds, event, then "NR n" for a syscall
 LINE = re.compile(
-    r"\s(\d+\.\d+):\s+(?:raw_syscalls:sys_(enter|exit)|sched:(sched_switch))\S*\s*(?:NR (\d+))?"
+    r"^\s*(.+?)\s+(\d+)\s+\[\d+\]\s+(\d+\.\d+):\s+"
+    r"(?:raw_syscalls:sys_(enter|exit)|sched:(sched_switch))\S*\s*(?:NR (\d+))?"
+)
+STRETCHES = (
+    "ping sends -> near end wakes",
+    "near end: tap -> datagram",
+    "-> far end wakes",
+    "far end: datagram -> tap -> datagram",
+    "-> near end wakes",
+    "near end: datagram -> tap",
+    "-> ping wakes with the reply",
+    "= round trip",
 )
 
 Step = tuple[str, float]  # ("user -> read" or "read", microseconds)
+
+
+@dataclass(frozen=True)
+class Event:
+    t: float  # microseconds
+    comm: str
+    pid: int
+    what: str  # "enter", "exit" or "switch" (the process stops running)
+    call: str  # the system call's name; "" for a switch
+
+    def is_exit(self, calls: frozenset[str]) -> bool:
+        return self.what == "exit" and self.call in calls
 
 
 @dataclass
@@ -68,33 +104,51 @@ class Summary:
         return sum(m for s, m in steps if s.startswith("user") == user)
 
 
-def wakes(script: str) -> list[list[Step]]:
-    """perf script's text as wakes: from a wait that slept to the next one that does."""
+@dataclass
+class Result:
+    name: str
+    rtt_untraced: float  # ping's average, ms
+    rtt_traced: float
+    stretches: dict[str, float]  # medians, microseconds
+    pings: int
+    far: Summary | None
+
+
+def events(script: str) -> list[Event]:
+    """perf script's text as events, in time order."""
+    out = []
+    for line in script.splitlines():
+        m = LINE.match(line)
+        if m is None:
+            continue
+        comm, pid, t, direction, switch, nr = m.groups()
+        call = "" if switch else SYSCALLS.get(int(nr or -1), f"syscall {nr}")
+        out.append(Event(float(t) * 1e6, comm, int(pid), direction or "switch", call))
+    return out
+
+
+def wakes(trace: Iterable[Event]) -> list[list[Step]]:
+    """One process's events as wakes: from a wait that slept to the next one that does."""
     out: list[list[Step]] = []
     cur: list[Step] | None = None
     slept = False
     entered = left = 0.0
-    for line in script.splitlines():
-        m = LINE.search(line)
-        if m is None:
-            continue
-        t = float(m.group(1)) * 1e6
-        if m.group(3):
+    for e in trace:
+        if e.what == "switch":
             slept = True
             continue
-        name = SYSCALLS.get(int(m.group(4) or -1), f"syscall {m.group(4)}")
-        if m.group(2) == "enter":
+        if e.what == "enter":
             if cur is not None:
-                cur.append((f"user -> {name}", t - left))
-            entered = t
+                cur.append((f"user -> {e.call}", e.t - left))
+            entered = e.t
             continue
-        if name in WAITS and slept:
+        if e.call in WAITS and slept:
             cur = []
             out.append(cur)
         elif cur is not None:
-            cur.append((name, t - entered))
+            cur.append((e.call, e.t - entered))
         slept = False
-        left = t
+        left = e.t
     return out
 
 
@@ -111,10 +165,54 @@ def summarize(found: Sequence[list[Step]]) -> Summary | None:
     return Summary(shape, medians, n, len(steady))
 
 
-def trace(lb: Lab, pid: int, pings: int, data: Path) -> str:
-    """perf script of pid's system calls while `pings` pings cross the cable."""
+def round_trip(ping: Sequence[Event], near: Sequence[Event], far: Sequence[Event]) -> list[float]:
+    """One ping's stretches (see STRETCHES), or [] if its trace is not the usual one.
+
+    `ping` starts at the request's sendto; the near end's events up to the far end's
+    first are its first stretch, those after the far end's last datagram out its second.
+    """
+    t0 = ping[0].t
+    replies = [e.t for e in ping if e.is_exit(frozenset({"recvmsg"}))]
+    if not replies:
+        return []
+    t_end = replies[0]
+    far = [e for e in far if e.t <= t_end]
+    far_sends = [e.t for e in far if e.is_exit(SENDS)]
+    if not far or not far_sends:
+        return []
+    f0, f1 = far[0].t, far_sends[-1]
+    before = [e for e in near if t0 <= e.t < f0]
+    after = [e for e in near if f1 < e.t <= t_end]
+    sent = [e.t for e in before if e.is_exit(SENDS)]
+    written = [e.t for e in after if e.is_exit(TAP_WRITES)]
+    if not sent or not written:
+        return []
+    n0, n2 = before[0].t, after[0].t
+    marks = (t0, n0, sent[-1], f0, f1, n2, written[-1], t_end)
+    return [b - a for a, b in itertools.pairwise(marks)] + [t_end - t0]
+
+
+def timeline(trace: Sequence[Event], near: int, far: int) -> list[list[float]]:
+    """Every ping's stretches, from a machine-wide trace; the first and last are left out."""
+    ping = [e for e in trace if e.comm == "ping"]
+    starts = [i for i, e in enumerate(ping) if e.what == "enter" and e.call == "sendto"]
+    times = [e.t for e in trace]
+    out = []
+    for i, j in itertools.pairwise(starts):
+        window = trace[bisect.bisect_left(times, ping[i].t) : bisect.bisect_left(times, ping[j].t)]
+        row = round_trip(
+            ping[i:j], [e for e in window if e.pid == near], [e for e in window if e.pid == far]
+        )
+        if row:
+            out.append(row)
+    return out[3:-1]
+
+
+def record(lb: Lab, pings: int, data: Path) -> tuple[float, str]:
+    """ping's average while `pings` cross the cable, and perf script of the whole machine's
+    system calls meanwhile."""
     rec = subprocess.Popen(
-        ["perf", "record", "-q", "-o", str(data), "-e", EVENTS, "-p", str(pid)],
+        ["perf", "record", "-q", "-a", "-o", str(data), "-e", EVENTS],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
@@ -122,18 +220,53 @@ def trace(lb: Lab, pid: int, pings: int, data: Path) -> str:
         time.sleep(1.0)
         if rec.poll() is not None:
             raise RuntimeError(f"perf record: {rec.communicate()[1].decode().strip()}")
-        lb.run(0, "ping", "-c", str(pings), "-i", "0.01", "-q", OVERLAY[1])
+        out = ping(lb, pings)
     finally:
         rec.send_signal(signal.SIGINT)
-        rec.wait(timeout=30)
-    return sh("perf", "script", "-i", str(data)).stdout
+        rec.wait(timeout=60)
+    return out, sh("perf", "script", "-i", str(data)).stdout
 
 
-def report(name: str, s: Summary | None) -> Iterable[str]:
+def ping(lb: Lab, count: int) -> float:
+    """ping's average round trip across the cable, ms."""
+    out = lb.run(0, "ping", "-c", str(count), "-i", "0.01", "-q", OVERLAY[1]).stdout
+    m = re.search(r"= [\d.]+/([\d.]+)/", out)
+    if not m:
+        raise RuntimeError(f"ping: {out}")
+    return float(m.group(1))
+
+
+def measure(name: str, lb: Lab, pids: Sequence[int], pings: int, tmp: Path) -> Result:
+    untraced = ping(lb, pings)
+    traced, script = record(lb, pings, tmp / f"{name}.data")
+    trace = events(script)
+    rows = timeline(trace, *pids)
+    far = summarize(wakes(e for e in trace if e.pid == pids[1]))
+    columns = zip(*rows, strict=True)
+    medians = {s: statistics.median(c) for s, c in zip(STRETCHES, columns, strict=False)}
+    return Result(name, untraced, traced, medians, len(rows), far)
+
+
+def report(results: Sequence[Result]) -> Iterable[str]:
+    width = max(len(s) for s in STRETCHES)
+    yield "Round trip, medians in us: " + ", ".join(
+        f"{r.name} over {r.pings} pings" for r in results
+    )
+    yield f"  {'':<{width}} " + " ".join(f"{r.name:>14}" for r in results)
+    for s in STRETCHES:
+        cells = (f"{r.stretches[s]:14.0f}" if s in r.stretches else f"{'-':>14}" for r in results)
+        yield f"  {s:<{width}} " + " ".join(cells)
+    for label, attr in (("ping's average, untraced, ms", "rtt_untraced"), ("traced", "rtt_traced")):
+        yield f"  {label:<{width}} " + " ".join(f"{getattr(r, attr):14.3f}" for r in results)
+    for r in results:
+        yield from far_end(r.name, r.far)
+
+
+def far_end(name: str, s: Summary | None) -> Iterable[str]:
     if s is None:
-        yield f"{name}: no wakes seen"
+        yield f"{name}: no wakes of the far end seen"
         return
-    yield f"{VARIANTS[name][0]}: {s.wakes} of {s.of} wakes in this shape, medians in us"
+    yield f"{VARIANTS[name][0]}, far end: {s.wakes} of {s.of} wakes in this shape, medians in us"
     for step, m in zip(s.shape, s.medians, strict=True):
         yield f"  {step:<22} {m:8.1f}"
     yield f"  {'= user, kernel':<22} {s.total(True):8.0f} {s.total(False):8.0f}"
@@ -152,6 +285,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.error("needs root (network namespaces, taps, perf tracepoints)")
     if shutil.which("perf") is None:
         p.error("needs perf (Debian: linux-perf; `tools/bootstrap.sh bench` installs it)")
+    results = []
     with tempfile.TemporaryDirectory(prefix="rqbench-wakes-") as tmp:
         for name in args.variants or DEFAULT:
             with lab() as lb:
@@ -160,9 +294,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if len(pids) != 2:
                     print(f"{name}: no tunnel process to trace")
                     continue
-                script = trace(lb, pids[1], args.pings, Path(tmp) / f"{name}.data")
-            for line in report(name, summarize(wakes(script))):
-                print(line, flush=True)
+                results.append(measure(name, lb, pids, args.pings, Path(tmp)))
+                print(f"{name}: traced", flush=True)
+    for line in report(results) if results else ():
+        print(line, flush=True)
     return 0
 
 
