@@ -59,6 +59,7 @@ SYSCALLS = {
     281: "epoll_pwait",
 }
 SENDS = frozenset({"sendto", "sendmsg"})
+PING_RECEIVES = frozenset({"recvmsg"})
 TAP_WRITES = frozenset({"write", "writev"})
 # perf script's default line: comm, pid, [cpu], seconds, event, then "NR n" for a syscall
 LINE = re.compile(
@@ -172,7 +173,7 @@ def round_trip(ping: Sequence[Event], near: Sequence[Event], far: Sequence[Event
     first are its first stretch, those after the far end's last datagram out its second.
     """
     t0 = ping[0].t
-    replies = [e.t for e in ping if e.is_exit(frozenset({"recvmsg"}))]
+    replies = [e.t for e in ping if e.is_exit(PING_RECEIVES)]
     if not replies:
         return []
     t_end = replies[0]
@@ -256,8 +257,12 @@ def report(results: Sequence[Result]) -> Iterable[str]:
     for s in STRETCHES:
         cells = (f"{r.stretches[s]:14.0f}" if s in r.stretches else f"{'-':>14}" for r in results)
         yield f"  {s:<{width}} " + " ".join(cells)
-    for label, attr in (("ping's average, untraced, ms", "rtt_untraced"), ("traced", "rtt_traced")):
-        yield f"  {label:<{width}} " + " ".join(f"{getattr(r, attr):14.3f}" for r in results)
+    averages = {
+        "ping's average, untraced, ms": [r.rtt_untraced for r in results],
+        "traced": [r.rtt_traced for r in results],
+    }
+    for label, values in averages.items():
+        yield f"  {label:<{width}} " + " ".join(f"{v:14.3f}" for v in values)
     for r in results:
         yield from far_end(r.name, r.far)
 
