@@ -36,7 +36,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.lab import OVERLAY, Lab, lab, sh
+from bench.lab import Lab, lab, sh
+from bench.measure import rtt
 from bench.tunnels import VARIANTS
 
 DEFAULT = ("tinc-none", "rrqctl-plain", "rrqctl-sealed")
@@ -221,24 +222,15 @@ def record(lb: Lab, pings: int, data: Path) -> tuple[float, str]:
         time.sleep(1.0)
         if rec.poll() is not None:
             raise RuntimeError(f"perf record: {rec.communicate()[1].decode().strip()}")
-        out = ping(lb, pings)
+        out = rtt(lb, pings)
     finally:
         rec.send_signal(signal.SIGINT)
         rec.wait(timeout=60)
     return out, sh("perf", "script", "-i", str(data)).stdout
 
 
-def ping(lb: Lab, count: int) -> float:
-    """ping's average round trip across the cable, ms."""
-    out = lb.run(0, "ping", "-c", str(count), "-i", "0.01", "-q", OVERLAY[1]).stdout
-    m = re.search(r"= [\d.]+/([\d.]+)/", out)
-    if not m:
-        raise RuntimeError(f"ping: {out}")
-    return float(m.group(1))
-
-
 def measure(name: str, lb: Lab, pids: Sequence[int], pings: int, tmp: Path) -> Result:
-    untraced = ping(lb, pings)
+    untraced = rtt(lb, pings)
     traced, script = record(lb, pings, tmp / f"{name}.data")
     trace = events(script)
     rows = timeline(trace, *pids)
