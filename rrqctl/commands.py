@@ -216,6 +216,7 @@ def run(args: argparse.Namespace) -> int:
         "run_dir": args.run_dir,
         "attach": args.attach,
         "made": made_here,
+        "tap_made": False,  # (set_up_and_exec says)
         "ready_fd": args.ready_fd,
         "health_every": args.health_every,
         "reload": reload,

@@ -272,7 +272,10 @@ COMMANDS = [
         "short-lived helpers, beside the datapath, which keeps running; on x86 the engine "
         f"process gets OPENSSL_ia32cap={cpucaps.NO_AVX512} unless it is set (see rrqnet(8)). "
         "Its health checks run every 10 seconds (--health-every) and at once when the kernel announces a change to "
-        "the tap or its addresses.",
+        "the tap or its addresses. Under systemd ($FDSTORE, which rrqnet@.service sets), a tap it made "
+        "is kept in the unit's file descriptor store and is not persistent: a restart after a crash "
+        "adopts it as it was (same ifindex, addresses, bridge), and stopping the unit removes it even "
+        "when no engine is left to (a stop during RestartSec=).",
     ),
     (
         "show [NAME] [--json]",
@@ -294,8 +297,9 @@ COMMANDS = [
         "Find what died and repair it: engine, tap, MAC, MTU, "
         "bridge membership, dhclient. Without names: every cable that should be up (recorded by up or the "
         "ifupdown hook, auto or allow-hotplug stanzas ifupdown records as up, conf.d cables). Cables that "
-        "systemd supervises are only reported. A cable that ifup or ifdown is changing at that moment "
-        "is left to them (ifupdown's lock on the interface says so), and a cable taken down while the "
+        "systemd supervises are only reported; once such a unit is stopped, what its cable left "
+        "is taken away (record, pid file, control socket, a persistent tap it made). A cable "
+        "that ifup or ifdown is changing at that moment is left to them (ifupdown's lock on the interface says so), and a cable taken down while the "
         "check runs stays down. Repairs that fail wait 1, 2, 4 ... 60 minutes. Run from "
         "/etc/cron.d/rrqnet.",
     ),

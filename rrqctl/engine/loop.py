@@ -72,11 +72,14 @@ class Engine:
         clock: Callable[[], float] = time.monotonic,
         log: logging.Logger | None = None,
         stdio_fds: tuple[int, int] = (0, 1),
+        tap_fd: int | None = None,
     ) -> None:
+        """tap_fd: the tap, as an engine before this one opened it (kept across its death)."""
         self.settings = settings
         self.clock = clock
         self.log = log or logging.getLogger("rrqctl.engine")
         self._stdio_fds = stdio_fds
+        self._tap_fd = tap_fd
         self.switch = Switch()
         self.drops = Drops()
         self.batch = settings.buffers or DEFAULT_BATCH
@@ -122,7 +125,7 @@ class Engine:
             self._load_keys(self.settings)
             now = self.clock()
             if self.settings.local == "tap":
-                self.attach_local(TapPort(self.settings.name))
+                self.attach_local(self._tap_port())
             elif self.settings.local == "stdio":
                 self.attach_local(StdioPort(*self._stdio_fds))
             if self.settings.port is not None:
@@ -137,6 +140,17 @@ class Engine:
         except BaseException:
             self.close()
             raise
+
+    def _tap_port(self) -> TapPort:
+        """The tap: tap_fd if it still is this tap as opened here, else opened by name."""
+        fd, self._tap_fd = self._tap_fd, None
+        if fd is not None:
+            try:
+                return TapPort(self.settings.name, fd)
+            except OSError as e:
+                self.log.warning("%s: not adopting the tap kept for us: %s", self.settings.name, e)
+                os.close(fd)
+        return TapPort(self.settings.name)
 
     def attach_local(self, port: LocalPort) -> None:
         """Use `port` as the local end (also to re-attach a tap that was re-created)."""

@@ -57,9 +57,13 @@ class TapPort:
 
     kind = "tap"
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, fd: int | None = None) -> None:
+        """Open tap `name`, or adopt fd: the same tap, opened so by an engine before us."""
         self.name = name
-        self.fd = tun.open_tap(name, vnet_hdr=True)
+        if fd is None:
+            self.fd = tun.open_tap(name, vnet_hdr=True)
+        else:
+            self.fd = tun.adopt_tap(fd, name, vnet_hdr=True)
         tun.set_vnet_hdr_size(self.fd, VNET_HDR_LEN)
         tun.set_offload(self.fd, 0)
 

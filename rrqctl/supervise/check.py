@@ -3,8 +3,10 @@
 Cables that should be up: those `rrqctl up` or the ifupdown hook brought up (a record in
 RUN), interfaces stanzas marked auto or allow-hotplug that ifupdown records as up, and
 every conf.d cable (as rrqnet-cron does). A cable systemd supervises is only reported:
-systemd restarts it, and a second supervisor would race it. Repairs go through the same
-idempotent `up`; a cable whose repair fails waits, longer each time, before the next try.
+systemd restarts it, and a second supervisor would race it; once its unit is stopped, what
+it left (a unit stopped while its engine was dead tears nothing down) is taken away. Repairs
+go through the same idempotent `up`; a cable whose repair fails waits, longer each time,
+before the next try.
 
 A cable that ifup or ifdown is changing is left to them (ifupdown holds its lock on the
 interface from start to end), and whether a cable should still be up is asked again under
@@ -199,7 +201,7 @@ class Checker:
     def _checked(self, name: str) -> Report:
         data, record = load_record(self.paths, name)
         if "engine" not in record.made and notify.booted():
-            return self._unit(name)
+            return self._unit(name, data)
         try:
             cable = self.cfg.get(name)
         except RrqError as e:
@@ -264,19 +266,67 @@ class Checker:
         self.syslog.warning("%s: cannot repair: %s", name, report.failed)
         return report
 
-    def _unit(self, name: str) -> Report:
+    def _unit(self, name: str, data: dict[str, Any] | None) -> Report:
         unit = f"rrqnet@{name}.service"
-        state = proc.run(["systemctl", "is-active", unit], check=False).stdout.strip()
+        state = _unit_state(unit)
         report = Report(name, managed_by="systemd")
-        if state != "active":
-            report.findings.append(
-                Finding(
-                    "unit",
-                    f"{unit} is {state}; systemd restarts it (see journalctl -u {unit})",
-                    repair=False,
-                )
-            )
+        running = proc.read_pidfile(self.paths.pidfile(name)) is not None
+        if state in ("active", "reloading") or (state == "inactive" and running):
+            return report  # (inactive but running: `rrqctl run` by hand)
+        if state == "inactive":
+            return self._stopped(unit, data, report)
+        then = UNIT_STATES.get(state, "see")
+        report.findings.append(
+            Finding("unit", f"{unit} is {state}: {then} journalctl -u {unit}", repair=False)
+        )
         return report
+
+    def _stopped(self, unit: str, data: dict[str, Any] | None, report: Report) -> Report:
+        """The unit is stopped, yet its cable's record is here: it was stopped while its engine
+        was dead (in the restart delay after a crash), so nothing tore the cable down."""
+        from rrqctl.system import host  # netlink (pyroute2): loaded only to repair
+
+        left = Finding("unit", f"{unit} is stopped but left its cable set up")
+        report.findings.append(left)
+        if self.dry_run:
+            return report
+        with host.cable_lock(self.paths, report.name):
+            if self._started(unit, report.name):
+                report.findings.remove(left)
+                return report
+            cable = _recorded(data)
+            if cable is None:
+                host.clear(self.paths, report.name)
+            else:
+                host.down(cable, self.paths, say=lambda line: None)
+        report.repaired = True
+        self.syslog.warning("%s: %s -> taken down", report.name, left)
+        return report
+
+    def _started(self, unit: str, name: str) -> bool:
+        """Started again (by systemd, or by hand) since we looked."""
+        running = proc.read_pidfile(self.paths.pidfile(name)) is not None
+        return running or _unit_state(unit) != "inactive"
+
+
+UNIT_STATES = {
+    "activating": "systemd is starting it, or restarting it after a crash; see",
+    "failed": "it stays down until it is started again; see",
+}
+
+
+def _unit_state(unit: str) -> str:
+    return proc.run(["systemctl", "is-active", unit], check=False).stdout.strip()
+
+
+def _recorded(data: dict[str, Any] | None) -> Cable | None:
+    """The cable as its record keeps it (None if there is none, or it no longer reads)."""
+    from rrqctl.model import Cable
+
+    try:
+        return Cable.model_validate(data) if data is not None else None
+    except ValueError:
+        return None
 
 
 def _syslog() -> logging.Logger:

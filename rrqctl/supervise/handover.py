@@ -53,13 +53,17 @@ def set_up_and_exec(
 ) -> NoReturn:
     """Make the tap (and its MAC, MTU, address, bridge) here, where the model and pyroute2
     are loaded already, then become the engine process; undo the set-up if that fails."""
+    from rrqctl.plan import Step
     from rrqctl.supervise.links import SETUP_STEPS, say
     from rrqctl.supervise.runner import pidfile, readable_keys
     from rrqctl.system import host
 
     readable_keys(cable.engine_settings())
     with pidfile(paths.pidfile(cable.name)):  # the engine process takes it over
-        host.Up(cable, paths, say=say).run(SETUP_STEPS)
+        with host.cable_lock(paths, cable.name):  # (not `rrqctl check` tidying it meanwhile)
+            up = host.Up(cable, paths, say=say)
+            up.run(SETUP_STEPS)
+        handover["tap_made"] = up.record.has(Step.TAP)  # (by this run, or the one it restarts)
         try:
             exec_engine(handover, argv)
         except BaseException:
@@ -86,7 +90,8 @@ def run_engine(argv: Sequence[str]) -> int:
             handover = json.load(f)
         spec = CableSpec.from_json(handover["spec"])
         reload_argv = [sys.executable, "-m", "rrqctl", *handover["reload"], PRINT_SPEC]
-        how = {k: handover[k] for k in ("attach", "made", "ready_fd", "health_every")}
+        keys = ("attach", "made", "tap_made", "ready_fd", "health_every")
+        how = {k: handover[k] for k in keys}
         paths = Paths(handover["run_dir"])
     except (IndexError, OSError, ValueError, KeyError, TypeError):
         raise UsageError(f"{ENGINE_FD} is rrqctl run's own: not a handover") from None

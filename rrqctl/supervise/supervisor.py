@@ -3,6 +3,10 @@
 Set up what `up` would (or, for a networkd cable, wait for networkd's tap), run the engine
 in this process, supervise dhclient, tell systemd READY / STATUS / WATCHDOG / STOPPING,
 reload remotes on SIGHUP, and undo the set-up on SIGTERM.
+
+A tap it made lives in systemd's fd store too, and is not persistent: after a crash the
+restarted engine adopts it (same ifindex, addresses, bridge), and a stop that comes before
+the restart closes systemd's copy, so the kernel removes the tap with no engine left to.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from rrqctl.supervise.control import TIMEOUT, ControlServer
 from rrqctl.supervise.handover import RELOAD_TIMEOUT
 from rrqctl.supervise.health import Backoff, Finding, link_findings
 from rrqctl.supervise.runner import Readiness, open_engine, pidfile, readable_keys
-from rrqctl.system import linkstate, notify, proc
+from rrqctl.system import linkstate, notify, proc, tun
 from rrqctl.system.observe import observe
 
 if TYPE_CHECKING:
@@ -40,6 +44,7 @@ QUIET_AFTER_REPAIR = 2.0  # s: a repair's own link changes do not start another 
 HEALTH_EVERY = 10.0
 LINK_WAIT = 30.0
 TEST_FAULTS = "RRQCTL_TEST_FAULTS"  # set to 1 to allow the 'test-stall' control request
+TAP_FD = "tap"  # the tap's name in systemd's fd store
 
 
 class Supervisor:
@@ -50,6 +55,7 @@ class Supervisor:
         *,
         attach: bool = False,
         made: bool = False,
+        tap_made: bool = False,
         ready_fd: int | None = None,
         reload_source: Callable[[], CableSpec] | None = None,
         health_every: float = HEALTH_EVERY,
@@ -64,7 +70,8 @@ class Supervisor:
         self.engine: Engine | None = None
         self.server: ControlServer | None = None
         self.dhclient: subprocess.Popen[bytes] | None = None
-        self.made = made  # rrqctl run made the tap before the handover: undo it at the end
+        self.made = made  # rrqctl run set the tap up before the handover: undo it at the end
+        self.tap_made = tap_made  # ... and made it (this run or the one it restarts): it is ours
         # Helpers (a reload's reading, a repair) take a Python start-up each: they run here,
         # one at a time, and hand their outcome to the loop thread, which never waits for them.
         self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="helpers")
@@ -122,8 +129,10 @@ class Supervisor:
             time.sleep(0.2)
 
     def _open(self) -> Engine:
-        self.engine = engine = Engine(self.cable.engine_settings(), log=self.log)
+        settings = self.cable.engine_settings()
+        self.engine = engine = Engine(settings, log=self.log, tap_fd=self._kept_tap())
         open_engine(engine)
+        self._keep_tap()
         self.server = ControlServer(self.paths.control(self.cable.name), engine)
         self.server.blocking["reload"] = self._reload_and_wait
         if os.environ.get(TEST_FAULTS) == "1":
@@ -135,6 +144,33 @@ class Supervisor:
         if self.cable.nice is not None and not self.attach:
             self._nice(self.cable.nice)
         return engine
+
+    def _keeps_tap(self) -> bool:
+        return self.made and self.tap_made and notify.fd_store_size() > 0
+
+    def _kept_tap(self) -> int | None:
+        """The tap's fd, as systemd kept it from the engine before us, if ours to adopt."""
+        fds = notify.kept_fds()
+        fd = fds.pop(TAP_FD, None)
+        for other in fds.values():
+            os.close(other)
+        if fd is not None and not self._keeps_tap():
+            os.close(fd)
+            notify.drop_stored_fd(TAP_FD)
+            return None
+        return fd
+
+    def _keep_tap(self) -> None:
+        """Give systemd a copy of the tap's fd, then make the tap not persistent: it lasts
+        while the engine or systemd holds it, that is until the unit stops."""
+        port = self.engine.local_port if self.engine is not None else None
+        if not self._keeps_tap() or not isinstance(port, TapPort):
+            return
+        notify.store_fd(TAP_FD, port.fileno())
+        try:
+            tun.set_persist(port.fileno(), False)
+        except OSError as e:
+            self.log.warning("%s stays persistent: %s", self.cable.name, e)
 
     def _nice(self, value: int) -> None:
         try:
@@ -275,6 +311,7 @@ class Supervisor:
     def _reattach(self) -> None:
         assert self.engine is not None
         self.engine.attach_local(TapPort(self.cable.name))
+        self._keep_tap()
         self.local_lost = False
         self.log.warning("re-attached the engine to %s", self.cable.name)
 

@@ -1,4 +1,5 @@
-"""/dev/net/tun: attach to a tap (creating a non-persistent one if absent), set its offloads.
+"""/dev/net/tun: attach to a tap (creating a non-persistent one if absent), set its offloads,
+adopt a tap's file descriptor that was kept for us.
 
 Plain ioctls, so the datapath process needs no netlink library.
 """
@@ -49,6 +50,18 @@ def open_tap(name: str, *, vnet_hdr: bool = False, nonblocking: bool = True) -> 
         if e.errno == errno.EBUSY:
             raise OSError(e.errno, f"tap '{name}' is already in use by another process") from e
         raise
+    return fd
+
+
+def adopt_tap(fd: int, name: str, *, vnet_hdr: bool = False) -> int:
+    """fd, made non-blocking and close-on-exec, if it is attached to tap `name` with the
+    flags open_tap would set; OSError if not (a tap since deleted: EBADFD)."""
+    raw, flags = struct.unpack("16sH22x", fcntl.ioctl(fd, TUNGETIFF, bytes(40)))
+    want = IFF_TAP | IFF_NO_PI | (IFF_VNET_HDR if vnet_hdr else 0)
+    if raw.rstrip(b"\0").decode() != name or flags & (want | IFF_VNET_HDR) != want:
+        raise OSError(errno.EINVAL, f"file descriptor {fd} is not tap '{name}' as opened here")
+    os.set_blocking(fd, False)
+    os.set_inheritable(fd, False)
     return fd
 
 

@@ -8,8 +8,6 @@ import re
 import subprocess
 import time
 
-import pytest
-
 from tests.netlab import BIN, Lab, wait_for
 from tests.systemd import REPO, Systemd, booted, unit_override
 
@@ -44,6 +42,17 @@ def restarts(sd: Systemd) -> int:
 
 def active(sd: Systemd) -> bool:
     return sd.show(UNIT, "ActiveState")["ActiveState"] == "active"
+
+
+def ifindex(sd: Systemd, name: str) -> int:
+    """The link's ifindex, as `ip` sees it in the booted root's network namespace."""
+    r = sd.run("ip", "-o", "link", "show", "dev", name)
+    assert r.returncode == 0, f"no link {name}: {r.stderr}"
+    return int(r.stdout.split(":", 1)[0])
+
+
+def persistent(sd: Systemd, name: str) -> bool:
+    return "persist on" in sd.run("ip", "-d", "link", "show", "dev", name).stdout
 
 
 def test_unit_files_verify_cleanly(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -108,7 +117,7 @@ def test_service_start_kill_watchdog_reload_stop(netlab: Lab) -> None:
         assert props["StatusText"].startswith("remotes ")
         sd.run("ip", "addr", "add", "10.88.0.1/24", "dev", "mynet0", check=True)
         assert sd_ping(sd, "10.88.0.2")
-        index = sd.run("cat", "/sys/class/net/mynet0/ifindex").stdout
+        index = ifindex(sd, "mynet0")
 
         # SIGKILL: systemd restarts it; the tap (made by the first run) is adopted
         sd.systemctl("kill", "-s", "KILL", UNIT)
@@ -134,7 +143,7 @@ def test_service_start_kill_watchdog_reload_stop(netlab: Lab) -> None:
             10,
             "the new remote",
         )
-        assert sd.run("cat", "/sys/class/net/mynet0/ifindex").stdout == index
+        assert ifindex(sd, "mynet0") == index  # the tap outlived two crashes
         assert sd_ping(sd, "10.88.0.2")
 
         # stop: what it made is gone
@@ -183,34 +192,72 @@ def test_networkd_owns_the_tap_and_bridge_and_rrqnet_carries_the_frames(netlab: 
         assert "cab0" in sd.run("ip", "-br", "link").stdout  # networkd's tap stays: not ours
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug: stopped in the restart delay after a crash, the tap stays (no engine "
-    "is left to remove it, and systemd 252 propagates the auto-restart as a stop, so a "
-    "PropagatesStopTo= companion unit would remove it on every crash too)",
-)
-def test_stop_during_the_restart_delay_still_removes_the_tap(netlab: Lab) -> None:
-    """Killed, then stopped before systemd restarts it: no engine is left to tear down, so
-    the stop itself must remove the tap the cable made (and keep nothing in /run/rrqnet)."""
+def test_a_stop_in_the_restart_delay_removes_the_tap_and_check_the_rest(netlab: Lab) -> None:
+    """Killed, then stopped before systemd restarts it: no engine is left to tear down. The
+    tap goes with systemd's copy of its fd; `rrqctl check` takes away what else was left."""
     files = {
         **unit_override("RestartSec=30\n"),
         "etc/network/interfaces": "iface mynet0 inet manual\n    rrqnet_port 3636\n",
     }
     with booted(files) as sd:
         assert sd.systemctl("start", UNIT).returncode == 0, sd.journal(UNIT)
-        assert "mynet0" in sd.run("ip", "-br", "link").stdout
+        index = ifindex(sd, "mynet0")
+        assert sd.show(UNIT, "NFileDescriptorStore")["NFileDescriptorStore"] == "1"
+        assert not persistent(sd, "mynet0")
         sd.systemctl("kill", "-s", "KILL", UNIT)
         wait_for(
             lambda: sd.show(UNIT, "ActiveState")["ActiveState"] == "activating",
             10,
             "the restart delay",
         )
-        assert "mynet0" in sd.run("ip", "-br", "link").stdout  # kept for the restart to adopt
+        assert ifindex(sd, "mynet0") == index  # kept for the restart to adopt
         assert sd.systemctl("stop", UNIT).returncode == 0
-        wait_for(
-            lambda: "mynet0" not in sd.run("ip", "-br", "link").stdout,
-            10,
-            "the tap to go",
-        )
+        wait_for(lambda: "mynet0" not in sd.run("ip", "-br", "link").stdout, 10, "the tap to go")
         left = sd.run("ls", "-A", "/run/rrqnet").stdout.split()
-        assert [f for f in left if f != ".lock"] == [], sd.journal(UNIT)
+        assert "mynet0.json" in left  # the record: nothing was left to remove it
+
+        r = sd.rrqctl("check")
+        said = "mynet0: unit: rrqnet@mynet0.service is stopped but left its cable set up"
+        assert said in r.stdout and "mynet0: repaired" in r.stdout, r.stdout + r.stderr
+        left = sd.run("ls", "-A", "/run/rrqnet").stdout.split()
+        assert [f for f in left if f.startswith("mynet0")] == []  # (check's own files stay)
+        assert "mynet0" not in sd.rrqctl("check").stdout
+
+
+def test_a_tap_made_beforehand_stays_as_it_was(netlab: Lab) -> None:
+    """Not the cable's to remove: neither the stop nor systemd's fd store takes it away."""
+    files = {
+        **unit_override(),
+        "etc/network/interfaces": "iface mynet0 inet manual\n    rrqnet_port 3636\n",
+    }
+    with booted(files) as sd:
+        sd.run("ip", "tuntap", "add", "dev", "mynet0", "mode", "tap", check=True)
+        assert sd.systemctl("start", UNIT).returncode == 0, sd.journal(UNIT)
+        assert sd.show(UNIT, "NFileDescriptorStore")["NFileDescriptorStore"] == "0"
+        assert persistent(sd, "mynet0")
+        assert sd.systemctl("stop", UNIT).returncode == 0
+        assert "mynet0" in sd.run("ip", "-br", "link").stdout, sd.journal(UNIT)
+
+
+def test_a_tap_deleted_by_hand_is_made_again_and_kept_in_the_store(netlab: Lab) -> None:
+    files = {
+        **unit_override(),
+        "etc/network/interfaces": "iface mynet0 inet manual\n    rrqnet_port 3636\n",
+    }
+    with booted(files) as sd:
+        assert sd.systemctl("start", UNIT).returncode == 0, sd.journal(UNIT)
+        index = ifindex(sd, "mynet0")
+        sd.run("ip", "link", "del", "mynet0", check=True)
+        wait_for(
+            lambda: "re-attached the engine to mynet0" in sd.journal(UNIT),
+            20,
+            "the engine to make the tap again and re-attach",
+        )
+        again = ifindex(sd, "mynet0")
+        assert again != index
+        assert not persistent(sd, "mynet0")  # made persistent, kept in the store, made not so
+        sd.systemctl("kill", "-s", "KILL", UNIT)
+        wait_for(lambda: active(sd) and restarts(sd) == 1, 20, "a restart")
+        assert ifindex(sd, "mynet0") == again  # the new tap was kept in the store
+        assert sd.systemctl("stop", UNIT).returncode == 0
+        assert "mynet0" not in sd.run("ip", "-br", "link").stdout, sd.journal(UNIT)

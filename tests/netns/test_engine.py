@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -68,3 +69,48 @@ def test_engine_creates_a_non_persistent_tap_when_absent(netlab: Lab) -> None:
     time.sleep(0.1)
     r = subprocess.run(["ip", "-n", a, "link", "show", "auto0"], capture_output=True)
     assert r.returncode != 0  # gone with the engine
+
+
+ADOPT = """
+import errno, json, logging, os, subprocess
+from rrqctl.engine.loop import Engine
+from rrqctl.engine.ports import TapPort
+from rrqctl.model import build_cable
+from rrqctl.system import tun
+
+def index(): return open("/sys/class/net/kept0/ifindex").read().strip()
+def fails(name, fd):
+    try: TapPort(name, fd)
+    except OSError as e: return errno.errorcode[e.errno]
+    finally: os.close(fd)
+kept = tun.open_tap("kept0", vnet_hdr=True)  # as the engine before this one opened it
+was = index()
+port = TapPort("kept0", os.dup(kept))  # by name it would be EBUSY: kept holds the tap
+out = {"adopted": index() == was, "non-blocking": not os.get_blocking(port.fd)}
+port.close()
+out["another tap's name"] = fails("other0", os.dup(kept))
+subprocess.run(["ip", "link", "del", "kept0"], check=True)
+out["its tap deleted"] = fails("kept0", os.dup(kept))
+settings = build_cable({"name": "kept0", "port": 3636, "local": "tap"}).engine_settings()
+engine = Engine(settings, tap_fd=os.dup(kept), log=logging.getLogger("t"))
+engine.open()
+out["opened afresh"] = index() != was
+engine.close()
+print(json.dumps(out))
+"""
+
+
+def test_a_kept_tap_fd_is_adopted_and_one_gone_stale_is_not(netlab: Lab) -> None:
+    """What the engine does with the tap's fd that systemd kept across a crash."""
+    a = netlab.host("a")
+    argv = ["ip", "netns", "exec", a, sys.executable, "-c", ADOPT]
+    out = subprocess.run(argv, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == {
+        "adopted": True,
+        "non-blocking": True,
+        "another tap's name": "EINVAL",
+        "its tap deleted": "EBADFD",
+        "opened afresh": True,
+    }
+    assert "not adopting the tap kept for us" in out.stderr
