@@ -140,15 +140,6 @@ def _known_names(args: argparse.Namespace, run_dir: str) -> list[str]:
 # ---- plan, up, down, run ---------------------------------------------------------------
 
 
-def recorded_cable(args: argparse.Namespace, name: str) -> Any:
-    """The cable as up saw it (its record), for down after the declaration changed."""
-    from rrqctl.model import Cable
-    from rrqctl.system.records import load_record
-
-    data, _ = load_record(paths(args), name)
-    return Cable.model_validate(data) if data else None
-
-
 def plan(args: argparse.Namespace) -> int:
     from rrqctl.plan import plan_up
     from rrqctl.system.host import engine_command
@@ -176,8 +167,9 @@ def up(args: argparse.Namespace) -> int:
 
 def down(args: argparse.Namespace) -> int:
     from rrqctl.system import host
+    from rrqctl.system.records import recorded_cable
 
-    cable = recorded_cable(args, args.name)
+    cable = recorded_cable(paths(args), args.name)  # as up saw it (the declaration may differ)
     if cable is None:
         cable = load(args).get(args.name)
     with host.cable_lock(paths(args), cable.name):

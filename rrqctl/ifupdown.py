@@ -16,11 +16,10 @@ from collections.abc import Mapping
 from rrqctl.config import hookenv
 from rrqctl.config.sources import Sources, hook_cable
 from rrqctl.errors import ActionError, UsageError
-from rrqctl.model import Cable
 from rrqctl.plan import PHASE_STEPS, Step
 from rrqctl.system import host, notify, proc
 from rrqctl.system.paths import Paths
-from rrqctl.system.records import load_record
+from rrqctl.system.records import recorded_cable
 
 DOWN_STEPS = {
     "pre-down": (Step.DHCP,),
@@ -48,30 +47,29 @@ def run_hook(env: Mapping[str, str], src: Sources, paths: Paths) -> int:
             print(line, flush=True)
 
     if notify.booted():
-        return _systemd(call, src, say)
+        return _systemd(call, src, paths, say)
     if call.phase in PHASE_STEPS:
         cable = hook_cable(call, src)
         with host.cable_lock(paths, cable.name):
             host.Up(cable, paths, say).run(PHASE_STEPS[call.phase])
         return 0
-    recorded = _recorded(paths, call.iface)
+    recorded = recorded_cable(paths, call.iface)
     if recorded is not None:
         with host.cable_lock(paths, recorded.name):
             host.down(recorded, paths, say, DOWN_STEPS[call.phase])
     return 0
 
 
-def _recorded(paths: Paths, name: str) -> Cable | None:
-    data, _ = load_record(paths, name)
-    return Cable.model_validate(data) if data else None
-
-
-def _systemd(call: hookenv.HookCall, src: Sources, say: host.Say) -> int:
+def _systemd(call: hookenv.HookCall, src: Sources, paths: Paths, say: host.Say) -> int:
     if call.phase == "pre-up":
         hook_cable(call, src)  # the same checks, said here with FILE:LINE, before anything starts
         _systemctl("start", call.iface, say)
     elif call.phase == "post-down":
         _systemctl("stop", call.iface, say)
+        # stopped in the restart delay after a crash, no engine was there to tear down
+        pidfile = paths.pidfile(call.iface)
+        if host.take_down_left(paths, call.iface, lambda: proc.read_pidfile(pidfile) is None):
+            say(f"[#] rrqctl down {call.iface}   (its engine had died: nothing else took it down)")
     return 0
 
 

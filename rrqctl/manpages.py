@@ -431,7 +431,8 @@ def ifupdown_page() -> str:
                     "and starts the engine, and returns once the engine is ready; post-up starts dhclient; "
                     "pre-down releases the lease and stops dhclient; post-down stops the engine and removes "
                     "the tap it made. Where systemd is PID 1 the hook starts and stops rrqnet@IFACE.service "
-                    "instead, so that systemd supervises the cable. A mistake in the stanza makes ifup fail "
+                    "instead, so that systemd supervises the cable (and post-down takes away what the cable left "
+                    "if ifdown came while systemd waited to restart a crashed engine). A mistake in the stanza makes ifup fail "
                     "with FILE:LINE: message, and nothing is left behind.",
                 ),
             ),

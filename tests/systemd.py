@@ -119,19 +119,14 @@ def unit_override(extra: str = "") -> dict[str, str]:
 def booted(
     files: Mapping[str, str], timeout: float = 30.0, lower: str | None = None, unified: bool = False
 ) -> Iterator[Systemd]:
-    """Boot with files (relative paths under the root, e.g. 'etc/network/interfaces')."""
+    """Boot with files (relative paths under the root, e.g. 'etc/network/interfaces'); those
+    that start with #! are made executable."""
     import shutil
     import tempfile
 
     scratch = Path(tempfile.mkdtemp(prefix="rqsd-", dir="/tmp"))
     share = scratch / "share"
-    all_files = {**units_dir(), "etc/systemd/system/sd-idle.target": IDLE, **files}
-    for rel, text in all_files.items():
-        p = share / rel
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(text)
-        if "/keys/" in rel:
-            p.chmod(0o600)
+    _write_tree(share, {**units_dir(), "etc/systemd/system/sd-idle.target": IDLE, **files})
     cgroup = f"rqsd-{secrets.token_hex(3)}"
     env = {
         **os.environ,
@@ -181,6 +176,17 @@ def booted(
             launcher.wait()
         _remove_cgroups(cgroup)
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _write_tree(top: Path, files: Mapping[str, str]) -> None:
+    for rel, text in files.items():
+        p = top / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(text)
+        if "/keys/" in rel:
+            p.chmod(0o600)
+        elif text.startswith("#!"):
+            p.chmod(0o755)
 
 
 def _remove_cgroups(name: str) -> None:

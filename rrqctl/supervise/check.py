@@ -201,7 +201,7 @@ class Checker:
     def _checked(self, name: str) -> Report:
         data, record = load_record(self.paths, name)
         if "engine" not in record.made and notify.booted():
-            return self._unit(name, data)
+            return self._unit(name)
         try:
             cable = self.cfg.get(name)
         except RrqError as e:
@@ -266,7 +266,7 @@ class Checker:
         self.syslog.warning("%s: cannot repair: %s", name, report.failed)
         return report
 
-    def _unit(self, name: str, data: dict[str, Any] | None) -> Report:
+    def _unit(self, name: str) -> Report:
         unit = f"rrqnet@{name}.service"
         state = _unit_state(unit)
         report = Report(name, managed_by="systemd")
@@ -274,33 +274,27 @@ class Checker:
         if state in ("active", "reloading") or (state == "inactive" and running):
             return report  # (inactive but running: `rrqctl run` by hand)
         if state == "inactive":
-            return self._stopped(unit, data, report)
+            return self._stopped(unit, report)
         then = UNIT_STATES.get(state, "see")
         report.findings.append(
             Finding("unit", f"{unit} is {state}: {then} journalctl -u {unit}", repair=False)
         )
         return report
 
-    def _stopped(self, unit: str, data: dict[str, Any] | None, report: Report) -> Report:
+    def _stopped(self, unit: str, report: Report) -> Report:
         """The unit is stopped, yet its cable's record is here: it was stopped while its engine
         was dead (in the restart delay after a crash), so nothing tore the cable down."""
         from rrqctl.system import host  # netlink (pyroute2): loaded only to repair
 
         left = Finding("unit", f"{unit} is stopped but left its cable set up")
-        report.findings.append(left)
         if self.dry_run:
+            report.findings.append(left)
             return report
-        with host.cable_lock(self.paths, report.name):
-            if self._started(unit, report.name):
-                report.findings.remove(left)
-                return report
-            cable = _recorded(data)
-            if cable is None:
-                host.clear(self.paths, report.name)
-            else:
-                host.down(cable, self.paths, say=lambda line: None)
-        report.repaired = True
-        self.syslog.warning("%s: %s -> taken down", report.name, left)
+        name = report.name
+        if host.take_down_left(self.paths, name, lambda: not self._started(unit, name)):
+            report.findings.append(left)
+            report.repaired = True
+            self.syslog.warning("%s: %s -> taken down", name, left)
         return report
 
     def _started(self, unit: str, name: str) -> bool:
@@ -317,16 +311,6 @@ UNIT_STATES = {
 
 def _unit_state(unit: str) -> str:
     return proc.run(["systemctl", "is-active", unit], check=False).stdout.strip()
-
-
-def _recorded(data: dict[str, Any] | None) -> Cable | None:
-    """The cable as its record keeps it (None if there is none, or it no longer reads)."""
-    from rrqctl.model import Cable
-
-    try:
-        return Cable.model_validate(data) if data is not None else None
-    except ValueError:
-        return None
 
 
 def _syslog() -> logging.Logger:

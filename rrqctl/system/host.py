@@ -21,7 +21,7 @@ from rrqctl.system import netlink, proc
 from rrqctl.system.locks import exclusive
 from rrqctl.system.observe import observe_cable
 from rrqctl.system.paths import UNIT_LOG_DIR, Paths
-from rrqctl.system.records import load_record, save_record
+from rrqctl.system.records import load_record, recorded_cable, save_record
 
 if TYPE_CHECKING:
     from rrqctl.model import Cable
@@ -274,6 +274,21 @@ def down(
     else:
         save_record(paths, cable, record)
     return actions
+
+
+def take_down_left(paths: Paths, name: str, still_dead: Callable[[], bool]) -> bool:
+    """What a cable left when its engine died and nothing tore it down (its unit stopped in
+    the restart delay): undo what its record says was made, and remove its files. Under the
+    cable lock, and only if still_dead() says so there. True if there was anything left."""
+    with cable_lock(paths, name):
+        if not os.path.exists(paths.state(name)) or not still_dead():
+            return False
+        cable = recorded_cable(paths, name)
+        if cable is None:
+            clear(paths, name)
+        else:
+            down(cable, paths, say=lambda line: None)
+    return True
 
 
 def clear(paths: Paths, name: str) -> None:

@@ -25,6 +25,17 @@ def load_record(paths: Paths, name: str) -> tuple[dict[str, Any] | None, Record]
     return data.get("cable"), Record(**data.get("record", {}))
 
 
+def recorded_cable(paths: Paths, name: str) -> Cable | None:
+    """The cable as up saw it (None if there is no record, or it no longer reads)."""
+    from rrqctl.model import Cable  # pydantic: loaded only here
+
+    data, _ = load_record(paths, name)
+    try:
+        return Cable.model_validate(data) if data else None
+    except ValueError:
+        return None
+
+
 def save_record(paths: Paths, cable: Cable, record: Record) -> None:
     os.makedirs(paths.run_dir, mode=0o755, exist_ok=True)
     tmp = paths.state(cable.name) + ".tmp"

@@ -261,3 +261,60 @@ def test_a_tap_deleted_by_hand_is_made_again_and_kept_in_the_store(netlab: Lab) 
         assert ifindex(sd, "mynet0") == again  # the new tap was kept in the store
         assert sd.systemctl("stop", UNIT).returncode == 0
         assert "mynet0" not in sd.run("ip", "-br", "link").stdout, sd.journal(UNIT)
+
+
+def test_ifup_on_a_systemd_host_runs_the_cable_as_its_unit_and_ifdown_stops_it(
+    netlab: Lab,
+) -> None:
+    """The ifupdown hook where systemd is PID 1: real ifup and ifdown, the shipped hook."""
+    p = peer(netlab)
+    hook = (REPO / "hooks" / "rrqnet").read_text()
+    stanzas = (
+        "iface mynet0 inet static\n    address 10.88.0.1/24\n    rrqnet_port 3636\n"
+        "    rrqnet_remote 10.77.0.1:3636\n\n"
+        "iface bad0 inet manual\n    rrqnet_port 3637\n    rrqnet_remote 10.77.0.1:99999\n"
+    )
+    files = {
+        **unit_override("RestartSec=30\n"),
+        **{f"etc/network/if-{d}.d/rrqnet": hook for d in ("pre-up", "up", "down", "post-down")},
+        "etc/rrqtest/sbin/rrqctl": f'#!/bin/sh\nexec {BIN}/rrqctl "$@"\n',  # on ifup's PATH
+        "etc/network/interfaces": stanzas,
+    }
+    with booted(files) as sd:
+        sd.link_to(netlab, p, "10.77.0.2/24", "10.77.0.1/24")
+        start_peer_engine(netlab, p)
+        sd.run("mount", "--bind", "/etc/rrqtest/sbin", "/usr/local/sbin", check=True)
+        sd.run("mkdir", "-p", "/run/network", check=True)
+
+        r = sd.run("ifup", "-v", "mynet0")
+        assert r.returncode == 0, r.stdout + r.stderr + sd.journal(UNIT)
+        assert "[#] systemctl start rrqnet@mynet0.service" in r.stdout + r.stderr
+        assert active(sd)
+        assert sd_ping(sd, "10.88.0.2")
+
+        def down_and_gone() -> str:
+            r = sd.run("ifdown", "-v", "mynet0")
+            assert r.returncode == 0, r.stdout + r.stderr + sd.journal(UNIT)
+            assert sd.show(UNIT, "ActiveState")["ActiveState"] == "inactive"
+            assert "mynet0" not in sd.run("ip", "-br", "link").stdout
+            left = sd.run("ls", "-A", "/run/rrqnet").stdout.split()
+            assert not [f for f in left if "mynet0" in f], left
+            return r.stdout + r.stderr
+
+        assert "its engine had died" not in down_and_gone()
+
+        # down while systemd waits to restart a crashed engine: the hook takes down the rest
+        assert sd.run("ifup", "mynet0").returncode == 0, sd.journal(UNIT)
+        sd.systemctl("kill", "-s", "KILL", UNIT)
+        wait_for(lambda: sd.show(UNIT, "SubState")["SubState"] == "auto-restart", 10, "the delay")
+        assert "rrqctl down mynet0   (its engine had died" in down_and_gone()
+
+        r = sd.run("ifup", "bad0")
+        assert r.returncode != 0
+        assert "/etc/network/interfaces:8: rrqnet_remote: port 99999" in r.stderr, r.stderr
+        bad = "rrqnet@bad0.service"
+        assert sd.show(bad, "ActiveState", "NRestarts") == {
+            "ActiveState": "inactive",
+            "NRestarts": "0",
+        }
+        assert "bad0" not in sd.run("ip", "-br", "link").stdout
