@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.netlab import lab
+from tests.netlab import lab, wait_for
 from tests.packaging import trixie
 from tests.systemd import booted
 
@@ -202,3 +202,13 @@ def test_systemd_starts_the_cable_after_dpkg_i(
         assert "[#] ip tuntap add dev mynet0 mode tap" in log and "mynet0: ready" in log
         # enabled by the package (this test boot masks timers.target, so it does not run here)
         assert sd.systemctl("is-enabled", "rrqnet-check.timer").stdout.strip() == "enabled"
+        # systemd 257's fd store: the tap outlives a crash, and goes with a stop in the delay
+        unit = "rrqnet@mynet0.service"
+        assert sd.show(unit, "NFileDescriptorStore")["NFileDescriptorStore"] == "1"
+        sd.write(os.path.dirname(dropin) + "/delay.conf", "[Service]\nRestartSec=30\n")
+        sd.systemctl("daemon-reload", check=True)
+        sd.systemctl("kill", "-s", "KILL", unit, check=True)
+        wait_for(lambda: sd.show(unit, "SubState")["SubState"] == "auto-restart", 10, "the delay")
+        assert sd.run("ip", "link", "show", "mynet0").returncode == 0
+        assert sd.systemctl("stop", unit).returncode == 0
+        wait_for(lambda: "mynet0" not in sd.run("ip", "-br", "link").stdout, 10, "the tap to go")
