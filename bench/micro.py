@@ -124,8 +124,8 @@ def engine(sealed: bool) -> tuple[Engine, Channel]:
     e.by_addr[ch.addr] = ch
     e.switch.add(ch)
     # both MACs learned where they belong
-    e.switch.macs.learn(MAC_B, e.local, 0.0, group=False)
-    e.switch.macs.learn(MAC_A, ch, 0.0, group=False)
+    e.switch.route(MAC_A + MAC_B + b"\x08\x00", e.local, 0.0)
+    e.switch.route(MAC_B + MAC_A + b"\x08\x00", ch, 0.0)
     return e, ch
 
 

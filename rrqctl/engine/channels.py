@@ -37,6 +37,7 @@ class Channel:
         "addr",
         "created",
         "drops",
+        "fresh_for",
         "fresh_until",
         "ignore",
         "kind",
@@ -72,6 +73,7 @@ class Channel:
         self.created = now
         self.last_heard: float | None = None
         self.fresh_until = 0.0  # heard recently enough to be up until then (the hot path's test)
+        self.fresh_for = UPLINK_STALE_AFTER if kind is Kind.UPLINK else DOWNLINK_FORGET_AFTER
         self.next_heartbeat = now  # uplinks greet at once
         self.sealer: Any = None  # engine.crypto.Sealer for sealed channels
         self.opener: Any = None  # engine.crypto.Opener for sealed channels
@@ -87,8 +89,7 @@ class Channel:
         """Note traffic from the far end; True when that makes the channel (newly) up."""
         was_up = now < self.fresh_until
         self.last_heard = now
-        limit = UPLINK_STALE_AFTER if self.kind is Kind.UPLINK else DOWNLINK_FORGET_AFTER
-        self.fresh_until = now + limit
+        self.fresh_until = now + self.fresh_for
         return not was_up
 
     def state(self, now: float) -> State:
@@ -96,8 +97,7 @@ class Channel:
             return State.UP
         if self.last_heard is None:
             return State.WAITING
-        limit = UPLINK_STALE_AFTER if self.kind is Kind.UPLINK else DOWNLINK_FORGET_AFTER
-        return State.UP if now - self.last_heard < limit else State.STALE
+        return State.UP if now - self.last_heard < self.fresh_for else State.STALE
 
     def heartbeat_due(self, now: float) -> bool:
         return self.kind is Kind.UPLINK and now >= self.next_heartbeat

@@ -45,8 +45,8 @@ DEFAULT_BATCH = 64
 # traffic: handle one frame and go back to epoll, which is level-triggered and wakes us at once
 # if more is waiting, instead of draining to EAGAIN (a syscall and an exception, each costly on
 # an interpreter whose caches went cold while it slept). A lone frame also skips the batching
-# (the per-channel queues and the coalescer): it is sent or written at once, with as little
-# Python as possible between the read and the write.
+# (the per-channel queues, the route cache and the coalescer): it is sent or written at once,
+# on a path of few steps, since each step of Python costs many times more just after a sleep.
 LONE_GAP = 0.001
 TPG_RANGE = (1461, 1477)
 TPG_SIZE = 1478
@@ -60,6 +60,7 @@ SEND_ERROR = "send-error"
 NOT_SEALED = crypto.NOT_SEALED
 
 LocalPort = TapPort | StdioPort
+Forward = Callable[[bytes, Channel, float], None]  # a frame from a channel, at a time
 
 
 class Engine:
@@ -109,7 +110,6 @@ class Engine:
         self._rc_version = -1
         # the last drain brought a lone frame: latency first (see LONE_GAP)
         self._lone_local = self._lone_udp = True
-        self._direct = False  # the frame in hand is a lone one: no queues, no coalescing
         self._local_woke = self._udp_woke = 0.0
         self._stopping = False
         self.failure: str | None = None
@@ -255,15 +255,18 @@ class Engine:
     def run(self) -> None:
         handlers = self._handlers
         poll = self._poll.poll
-        next_tick = self.clock()
+        clock = self.clock
+        next_tick = clock()
+        timeout = 0.0
         while not self._stopping:
-            now = self.clock()
-            if now >= next_tick:
-                next_tick = self._tick(now)
-            for fd, _ in poll(max(0.0, next_tick - now)):
+            for fd, _ in poll(timeout):
                 h = handlers.get(fd)
                 if h is not None:
                     h()
+            now = clock()  # after the handlers: they take the time they wake at themselves
+            if now >= next_tick:
+                next_tick = self._tick(now)
+            timeout = max(0.0, next_tick - now)
 
     def stop(self, failure: str | None = None) -> None:
         """Ask the loop to end (any thread, or a signal handler); failure says what broke."""
@@ -319,21 +322,36 @@ class Engine:
     # ---- local end ------------------------------------------------------------------
 
     def _on_local(self) -> None:
+        now = self.clock()
+        lone = self._lone_local and now - self._local_woke >= LONE_GAP
+        self._local_woke = now
+        port, ch = self.local_port, self.local
+        if not lone or type(port) is not TapPort:
+            self._local_drain(now)
+            return
+        # a lone frame from the tap, sent on at once (see LONE_GAP)
+        assert ch is not None
+        try:
+            frame = port.read()
+        except OSError as e:
+            self._local_lost(e)
+            return
+        if frame is not None:
+            ch.rx_frames += 1
+            ch.rx_bytes += len(frame)
+            self._forward_now(frame, ch, now)
+
+    def _local_drain(self, now: float) -> None:
         self._rc_src = None
         port = self.local_port
         ch = self.local
         assert port is not None and ch is not None
-        now = self.clock()
-        lone = self._lone_local and now - self._local_woke >= LONE_GAP
-        self._local_woke = now
         forward = self._forward
         n, batch = 0, self.batch
-        self._direct = lone
         while n < batch:
             try:
                 frame = port.read()
             except OSError as e:
-                self._direct = False
                 self._local_lost(e)
                 return
             if frame is None:
@@ -342,9 +360,6 @@ class Engine:
             ch.rx_frames += 1
             ch.rx_bytes += len(frame)
             forward(frame, ch, now)
-            if lone:
-                break
-        self._direct = False
         self._lone_local = n <= 1
         if isinstance(port, StdioPort):
             self._drain_stdio(port, ch, now)
@@ -372,42 +387,77 @@ class Engine:
     # ---- UDP ------------------------------------------------------------------------
 
     def _on_udp(self) -> None:
+        now = self.clock()
+        lone = self._lone_udp and now - self._udp_woke >= LONE_GAP
+        self._udp_woke = now
+        if not lone:
+            self._udp_drain(now)
+            return
+        # one datagram; a lone frame from a known channel goes on at once (see LONE_GAP)
+        assert self.udp is not None
+        try:
+            datagrams, key = self.udp.recv()
+        except BlockingIOError:
+            return
+        except OSError as e:
+            self._udp_error(e)
+            return
+        ch = self.by_addr.get(key)
+        if ch is None or len(datagrams) > 1:
+            self._rc_src = None
+            self._lone_udp = len(datagrams) == 1
+            self._take(datagrams, key, ch, now)
+            self._flush()
+            return
+        frame = datagrams[0]
+        if ch.opener is None and now < ch.fresh_until and len(frame) >= ETH_HLEN:
+            # the common case in fewest steps: a plain frame on a channel that is up
+            ch.last_heard = now
+            ch.fresh_until = now + ch.fresh_for
+            ch.rx_frames += 1
+            ch.rx_bytes += len(frame)
+            self._forward_now(frame, ch, now)
+            return
+        self._receive(ch, frame, now, ch.opener, self._forward_now)
+
+    def _udp_drain(self, now: float) -> None:
         self._rc_src = None
         assert self.udp is not None
         recv = self.udp.recv
         by_addr = self.by_addr
-        now = self.clock()
-        lone = self._lone_udp and now - self._udp_woke >= LONE_GAP
-        self._udp_woke = now
-        n = 0
-        for n in range(self.batch):
-            if n == 1 and lone:
-                break
+        n, batch = 0, self.batch
+        while n < batch:
+            n += 1
             try:
                 datagrams, key = recv()
             except BlockingIOError:
                 break
-            except OSError as e:  # a queued ICMP error; nothing to do with it
-                self.drops.count(SEND_ERROR)
-                self._ratelog.warning(("icmp", e.errno), "UDP error: %s", e.strerror)
+            except OSError as e:
+                self._udp_error(e)
                 continue
-            ch = by_addr.get(key)  # a GRO batch always comes from one source
-            if ch is not None:
-                self._direct = lone and len(datagrams) == 1
-                if ch.opener is None:
-                    self._plain(ch, datagrams, now)
-                else:
-                    self._sealed(ch, datagrams, now)
-                self._direct = False
-                continue
-            for data in datagrams:
-                ch = by_addr.get(key)  # the first datagram may have made the downlink
-                if ch is None:
-                    self._admit(key, data, now)
-                else:
-                    self._receive(ch, data, now, ch.opener)
-        self._lone_udp = n <= 1
+            self._take(datagrams, key, by_addr.get(key), now)
+        self._lone_udp = n <= 2  # one datagram, then EAGAIN
         self._flush()
+
+    def _udp_error(self, e: OSError) -> None:
+        """A queued ICMP error: nothing to do with it but count it."""
+        self.drops.count(SEND_ERROR)
+        self._ratelog.warning(("icmp", e.errno), "UDP error: %s", e.strerror)
+
+    def _take(self, datagrams: list[bytes], key: SockKey, ch: Channel | None, now: float) -> None:
+        """Datagrams from one source (a GRO batch always is), queued for the flush."""
+        if ch is not None:
+            if ch.opener is None:
+                self._plain(ch, datagrams, now)
+            else:
+                self._sealed(ch, datagrams, now)
+            return
+        for data in datagrams:
+            ch = self.by_addr.get(key)  # the first datagram may have made the downlink
+            if ch is None:
+                self._admit(key, data, now)
+            else:
+                self._receive(ch, data, now, ch.opener)
 
     def _plain(self, ch: Channel, datagrams: list[bytes], now: float) -> None:
         """The hot path: plain datagrams from a known channel (frames, or heartbeats)."""
@@ -442,7 +492,7 @@ class Engine:
         self._add_channel(ch, key)
         if opener is not None:
             ch.opener = opener  # keep the session the first datagram opened
-        self._accept(ch, result, now)
+        self._accept(ch, result, now, self._forward)
 
     def _decode(self, data: bytes, opener: crypto.Opener | None, now: float) -> bytes | str:
         """The frame in a datagram (b'' for a heartbeat), or the reason to drop it."""
@@ -459,13 +509,21 @@ class Engine:
             return RUNT
         return payload
 
-    def _receive(self, ch: Channel, data: bytes, now: float, opener: crypto.Opener | None) -> None:
+    def _receive(
+        self,
+        ch: Channel,
+        data: bytes,
+        now: float,
+        opener: crypto.Opener | None,
+        forward: Forward | None = None,
+    ) -> None:
+        """One datagram from ch: its frame forwarded (queued, by default), or the drop counted."""
         result = self._decode(data, opener, now)
         if isinstance(result, str):
             self.drops.count(result)
             ch.drop(result)
             return
-        self._accept(ch, result, now)
+        self._accept(ch, result, now, forward or self._forward)
 
     def _sealed(self, ch: Channel, datagrams: list[bytes], now: float) -> None:
         """Sealed datagrams from a known channel: authentic ones are frames or heartbeats
@@ -503,8 +561,7 @@ class Engine:
                     gro.add(data)  # type: ignore[union-attr]  # hdr is set only with a tap
                     continue
                 forward(data, ch, now)
-                if not self._direct:
-                    hdr = self._to_tap_only(ch)
+                hdr = self._to_tap_only(ch)
             elif n <= heartbeat_max:
                 ch.rx_heartbeats += 1
                 self.log.debug("heartbeat from %s", ch.name)
@@ -529,7 +586,7 @@ class Engine:
         if ch.kind is Kind.UPLINK:
             self._heartbeat(ch, now)  # greet back: the far end may have missed ours
 
-    def _accept(self, ch: Channel, frame: bytes, now: float) -> None:
+    def _accept(self, ch: Channel, frame: bytes, now: float, forward: Forward) -> None:
         if ch.heard(now):
             self._came_up(ch, now)
         if not frame:
@@ -538,7 +595,7 @@ class Engine:
             return
         ch.rx_frames += 1
         ch.rx_bytes += len(frame)
-        self._forward(frame, ch, now)
+        forward(frame, ch, now)
 
     def _on_mcast(self) -> None:
         self._rc_src = None
@@ -590,21 +647,17 @@ class Engine:
             return
         local = self.local
         out = self._out
-        direct = self._direct
+        plain = not self.settings.tpg
         for ch in route:
             if ch is local:
                 gro = self._gro
-                if gro is not None and not direct:
+                if gro is not None:
                     gro.add(frame)
                 else:
                     self._write_local(frame)
                 continue
-            data = frame if ch.sealer is None else ch.sealer.seal(frame)
-            if self.settings.tpg and TPG_RANGE[0] <= len(data) <= TPG_RANGE[1]:
-                data += bytes(TPG_SIZE - len(data))
-            if direct:
-                self._send(ch, [data])
-            elif (queue := out.get(ch)) is None:
+            data = frame if plain and ch.sealer is None else self._wire(frame, ch)
+            if (queue := out.get(ch)) is None:
                 out[ch] = [data]
             else:
                 queue.append(data)
@@ -612,6 +665,39 @@ class Engine:
             ch.tx_bytes += len(frame)
             if self._trace:
                 self.log.log(TRACE, "%d bytes %s -> %s", len(frame), src.name, ch.name)
+
+    def _forward_now(self, frame: bytes, src: Channel, now: float) -> None:
+        """A lone frame: decided afresh and sent or written at once, nothing queued."""
+        route = self.switch.route(frame, src, now)
+        if isinstance(route, str):
+            self._refused(frame, src, route)
+            return
+        plain = not self.settings.tpg
+        for ch in route:
+            if ch is self.local:
+                self._write_local(frame)
+                continue
+            data = frame if plain and ch.sealer is None else self._wire(frame, ch)
+            if ch.kind is Kind.MULTICAST:
+                if not self._send(ch, [data]):
+                    continue
+            else:
+                try:
+                    self.udp.sock.sendto(data, ch.addr)  # type: ignore[union-attr]
+                except OSError as e:
+                    self._send_failed(ch, e)
+                    continue
+            ch.tx_frames += 1
+            ch.tx_bytes += len(frame)
+            if self._trace:
+                self.log.log(TRACE, "%d bytes %s -> %s", len(frame), src.name, ch.name)
+
+    def _wire(self, frame: bytes, ch: Channel) -> bytes:
+        """The datagram that carries frame on ch: sealed if ch is, padded as -tpg says."""
+        data = frame if ch.sealer is None else ch.sealer.seal(frame)
+        if self.settings.tpg and TPG_RANGE[0] <= len(data) <= TPG_RANGE[1]:
+            data += bytes(TPG_SIZE - len(data))
+        return data
 
     def _refused(self, frame: bytes, src: Channel, reason: str) -> None:
         self.drops.count(reason)
@@ -683,13 +769,14 @@ class Engine:
         try:
             port.send(datagrams, ch.addr)
         except OSError as e:
-            self.drops.count(SEND_ERROR)
-            ch.drop(SEND_ERROR)
-            self._ratelog.warning(
-                ("send", ch.name, e.errno), "sending to %s: %s", ch.name, e.strerror
-            )
+            self._send_failed(ch, e)
             return False
         return True
+
+    def _send_failed(self, ch: Channel, e: OSError) -> None:
+        self.drops.count(SEND_ERROR)
+        ch.drop(SEND_ERROR)
+        self._ratelog.warning(("send", ch.name, e.errno), "sending to %s: %s", ch.name, e.strerror)
 
     # ---- status ---------------------------------------------------------------------
 

@@ -205,21 +205,17 @@ class UdpPort:
         self.gso = _enable(s, socket.SOL_UDP, UDP_SEGMENT, 0)
         self.gro = _enable(s, socket.SOL_UDP, UDP_GRO, 1)
         self._no_gso: set[SockKey] = set()  # destinations whose path refused GSO
-        self._buf = bytearray(RECV_SIZE)
-        self._view = memoryview(self._buf)
 
     def recv(self) -> tuple[list[bytes], SockKey]:
         """One datagram, or a GRO batch split into its datagrams; BlockingIOError when none."""
-        n, anc, _, addr = self.sock.recvmsg_into([self._buf], GRO_CMSG)
-        view = self._view
-        size = n
-        for level, kind, data in anc:
+        data, anc, _, addr = self.sock.recvmsg(RECV_SIZE, GRO_CMSG)
+        for level, kind, value in anc:  # a GRO batch comes with its datagrams' size
             if level == socket.SOL_UDP and kind == UDP_GRO:
-                size = int.from_bytes(data[:4], sys.byteorder)
-        if size >= n or size <= 0:
-            return [bytes(view[:n])], (addr[0], addr[1])
-        view = view[:n]  # slices past the end stop at it: the last datagram may be shorter
-        return [bytes(view[i : i + size]) for i in range(0, n, size)], (addr[0], addr[1])
+                size = int.from_bytes(value[:4], sys.byteorder)
+                if 0 < size < len(data):  # slices stop at the end: the last may be shorter
+                    key = (addr[0], addr[1])
+                    return [data[i : i + size] for i in range(0, len(data), size)], key
+        return [data], (addr[0], addr[1])
 
     def send(self, datagrams: list[bytes], addr: SockKey) -> None:
         """Send datagrams to addr in order; runs of equal size as one GSO call."""

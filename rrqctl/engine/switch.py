@@ -35,28 +35,11 @@ class Binding:
 
 
 class MacTable:
+    """Where each source MAC was seen (Switch.route learns them) and how long it is held."""
+
     def __init__(self) -> None:
         self.entries: dict[bytes, Binding] = {}
         self.version = 0  # bumped whenever a forwarding decision could change
-
-    def learn(self, mac: bytes, channel: Channel, now: float, group: bool) -> bool:
-        """Bind mac to channel; False when it is held by another channel (drop the frame)."""
-        hold = now + (BROADCAST_HOLD if group else UNICAST_HOLD)
-        b = self.entries.get(mac)
-        if b is None:
-            self.entries[mac] = Binding(channel, hold, now)
-            self.version += 1
-            return True
-        if b.channel is not channel:
-            if now < b.held_until:
-                return False
-            b.channel = channel
-            b.held_until = hold
-            self.version += 1
-        elif hold > b.held_until:
-            b.held_until = hold
-        b.last_seen = now
-        return True
 
     def lookup(self, mac: bytes) -> Channel | None:
         b = self.entries.get(mac)
@@ -102,7 +85,9 @@ class Switch:
         self.macs.forget_channel(channel)
 
     def route(self, frame: bytes, src: Channel, now: float) -> list[Channel] | str:
-        """The channels frame goes to, or the reason it is dropped."""
+        """The channels frame goes to, or the reason it is dropped. Learns its source MAC.
+
+        One function, no calls: a lone frame runs it cold (see engine.loop.LONE_GAP)."""
         dst = frame[0:6]
         smac = frame[6:12]
         if smac[0] & 1:
@@ -110,17 +95,31 @@ class Switch:
         ignore = src.ignore
         if ignore and (smac in ignore or dst in ignore):
             return IGNORED_MAC
-        group = bool(dst[0] & 1)
-        if not self.macs.learn(smac, src, now, group):
-            return BINDING_CONFLICT
-        if not group:
-            out = self.macs.lookup(dst)
-            if out is not None:
-                if out is src:
-                    return SAME_CHANNEL
-                if out.ignore and (dst in out.ignore or smac in out.ignore):
-                    return IGNORED_MAC
-                return [out]
+        group = dst[0] & 1
+        # learn: bind smac to src, unless another channel holds it
+        macs = self.macs
+        hold = now + (BROADCAST_HOLD if group else UNICAST_HOLD)
+        b = macs.entries.get(smac)
+        if b is None:
+            macs.entries[smac] = Binding(src, hold, now)
+            macs.version += 1
+        else:
+            if b.channel is not src:
+                if now < b.held_until:
+                    return BINDING_CONFLICT
+                b.channel = src
+                b.held_until = hold
+                macs.version += 1
+            elif hold > b.held_until:
+                b.held_until = hold
+            b.last_seen = now
+        if not group and (b := macs.entries.get(dst)) is not None:
+            out = b.channel
+            if out is src:
+                return SAME_CHANNEL
+            if out.ignore and (dst in out.ignore or smac in out.ignore):
+                return IGNORED_MAC
+            return [out]
         return [
             c
             for c in self.channels

@@ -15,7 +15,7 @@ from rrqctl.engine.channels import (
     State,
 )
 from rrqctl.engine.remotes import parse_remote
-from rrqctl.engine.switch import BROADCAST_HOLD, UNICAST_HOLD, MacTable, Switch
+from rrqctl.engine.switch import BROADCAST_HOLD, UNICAST_HOLD, Switch
 
 A = bytes.fromhex("02000000000a")
 B = bytes.fromhex("02000000000b")
@@ -70,15 +70,16 @@ def test_binding_after_unicast_holds_20_seconds(sw) -> None:  # type: ignore[no-
     assert s.route(frame(BCAST, A), r2, 100.0 + UNICAST_HOLD) != "binding-conflict"
 
 
-def test_binding_is_refreshed_by_traffic_on_its_channel() -> None:
-    t, ch, other = MacTable(), chan("x"), chan("y")
-    assert t.learn(A, ch, 0.0, group=False)  # held until 20
-    assert t.learn(A, ch, 5.0, group=True)  # a broadcast does not shorten it to 11
-    assert not t.learn(A, other, 19.9, group=False)
-    assert t.learn(A, ch, 16.0, group=True)  # but extends it to 22
-    assert not t.learn(A, other, 21.9, group=False)
-    assert t.learn(A, other, 22.0, group=False)
-    assert t.lookup(A) is other
+def test_binding_is_refreshed_by_traffic_on_its_channel(sw) -> None:  # type: ignore[no-untyped-def]
+    s, local, ch, other = sw
+    conflict = "binding-conflict"
+    assert s.route(frame(C, A), ch, 0.0) != conflict  # held until 20
+    assert s.route(frame(BCAST, A), ch, 5.0) != conflict  # a broadcast does not shorten it to 11
+    assert s.route(frame(C, A), other, 19.9) == conflict
+    assert s.route(frame(BCAST, A), ch, 16.0) != conflict  # but extends it to 22
+    assert s.route(frame(C, A), other, 21.9) == conflict
+    assert s.route(frame(C, A), other, 22.0) != conflict
+    assert s.macs.lookup(A) is other
 
 
 def test_frames_back_to_their_own_channel_are_dropped(sw) -> None:  # type: ignore[no-untyped-def]
@@ -102,7 +103,7 @@ def test_ignore_list_drops_both_ways() -> None:
     assert s.route(frame(BCAST, C), r1, 0.0) == "ignored-mac"  # as source, from that channel
     assert s.route(frame(C, A), r1, 0.0) == "ignored-mac"  # as destination, from that channel
     assert s.route(frame(BCAST, C), local, 0.0) == [r2]  # flooded everywhere but r1
-    s.macs.learn(B, r1, 0.0, group=False)
+    assert s.route(frame(A, B), r1, 0.0) == [local, r2]  # B learned on r1
     assert s.route(frame(B, C), local, 30.0) == "ignored-mac"  # unicast towards r1
 
 
@@ -114,9 +115,10 @@ def test_removed_channel_forgets_its_macs(sw) -> None:  # type: ignore[no-untype
     assert s.route(frame(B, A), local, 1.0) == [r1]
 
 
-def test_macs_age_out_after_300_seconds() -> None:
-    t, ch = MacTable(), chan("x")
-    t.learn(A, ch, 0.0, group=False)
+def test_macs_age_out_after_300_seconds(sw) -> None:  # type: ignore[no-untyped-def]
+    s, local, ch, _ = sw
+    s.route(frame(B, A), ch, 0.0)
+    t = s.macs
     t.expire(299.0)
     assert t.lookup(A) is ch
     t.expire(300.0)
