@@ -105,6 +105,15 @@ def verdicts(results: dict[str, Result]) -> list[str]:
     return out
 
 
+def cpu_model() -> str:
+    """The CPU's name: runs on hosts of one kind but other CPUs differ a lot (see README)."""
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                return line.partition(":")[2].strip()
+    return os.uname().machine
+
+
 def main() -> int:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     p.add_argument(
@@ -145,7 +154,10 @@ def main() -> int:
         f"\n{len(names)} variants in {took:.0f} s; "
         f"medians of {args.repeat} rounds of {args.seconds:g} s;"
     )
-    say(f"overlay MTU 1400, two namespaces on a veth underlay, {os.cpu_count()} cores\n")
+    say(
+        f"overlay MTU 1400, two namespaces on a veth underlay, {os.cpu_count()} cores "
+        f"({cpu_model()}), Linux {os.uname().release}\n"
+    )
     for line in table(results):
         say(line)
     say("")
