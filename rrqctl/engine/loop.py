@@ -411,7 +411,8 @@ class Engine:
             return
         frame = datagrams[0]
         if ch.opener is None and now < ch.fresh_until and len(frame) >= ETH_HLEN:
-            # the common case in fewest steps: a plain frame on a channel that is up
+            # the common case in fewest steps: a plain frame on a channel that is up (so
+            # ch.heard(now) is these two lines, inlined: a call costs µs on a cold wake)
             ch.last_heard = now
             ch.fresh_until = now + ch.fresh_for
             ch.rx_frames += 1
@@ -457,7 +458,7 @@ class Engine:
             if ch is None:
                 self._admit(key, data, now)
             else:
-                self._receive(ch, data, now, ch.opener)
+                self._receive(ch, data, now, ch.opener, self._forward)
 
     def _plain(self, ch: Channel, datagrams: list[bytes], now: float) -> None:
         """The hot path: plain datagrams from a known channel (frames, or heartbeats)."""
@@ -515,15 +516,15 @@ class Engine:
         data: bytes,
         now: float,
         opener: crypto.Opener | None,
-        forward: Forward | None = None,
+        forward: Forward,
     ) -> None:
-        """One datagram from ch: its frame forwarded (queued, by default), or the drop counted."""
+        """One datagram from ch: its frame forwarded (queued or at once), or the drop counted."""
         result = self._decode(data, opener, now)
         if isinstance(result, str):
             self.drops.count(result)
             ch.drop(result)
             return
-        self._accept(ch, result, now, forward or self._forward)
+        self._accept(ch, result, now, forward)
 
     def _sealed(self, ch: Channel, datagrams: list[bytes], now: float) -> None:
         """Sealed datagrams from a known channel: authentic ones are frames or heartbeats
@@ -610,7 +611,7 @@ class Engine:
             if port.is_echo(data):
                 continue
             opener = self._mc_opener(key) if ch.sealer is not None else None
-            self._receive(ch, data, now, opener)
+            self._receive(ch, data, now, opener, self._forward)
         self._flush()
 
     def _mc_opener(self, key: SockKey) -> crypto.Opener:

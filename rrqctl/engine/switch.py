@@ -113,8 +113,8 @@ class Switch:
             elif hold > b.held_until:
                 b.held_until = hold
             b.last_seen = now
-        if not group and (b := macs.entries.get(dst)) is not None:
-            out = b.channel
+        if not group and (to := macs.entries.get(dst)) is not None:
+            out = to.channel
             if out is src:
                 return SAME_CHANNEL
             if out.ignore and (dst in out.ignore or smac in out.ignore):
