@@ -13,6 +13,9 @@ from pathlib import Path
 from rrqctl import __version__
 from rrqctl.config.options import OPTIONS
 from rrqctl.engine import cpucaps
+from rrqctl.engine.channels import DOWNLINK_FORGET_AFTER
+from rrqctl.engine.loop import DOWNLINK_LIMIT
+from rrqctl.engine.switch import MAC_AGE, MAC_LIMIT
 from rrqctl.errors import ExitCode
 
 DATE = "2026-11-22"
@@ -181,6 +184,14 @@ def rrqnet_page() -> str:
                     "Datagrams shorter than 12 bytes are heartbeats; longer ones are one frame each. Only "
                     "sources that a remote declaration admits are accepted. Everything dropped is counted "
                     "by reason (see rrqctl status).",
+                    "What the network can make the engine hold is bounded. The MAC table holds at most "
+                    f"{MAC_LIMIT} addresses: past that, frames from a new source MAC are dropped "
+                    f"(mac-table-full) until old addresses age out, {MAC_AGE:.0f} seconds after they "
+                    f"were last seen. A downlink mask holds at most {DOWNLINK_LIMIT} downlinks at once: "
+                    "past that, datagrams from a new source are dropped (downlinks-full) until a "
+                    f"downlink has been silent for {DOWNLINK_FORGET_AFTER:.0f} seconds. A plain mask "
+                    "admits any source address in it, forged ones too; seal masks that face untrusted "
+                    "networks.",
                 ),
             ),
             ("OPTIONS", [*para("Options must come in this order."), *options]),

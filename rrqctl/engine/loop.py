@@ -6,6 +6,7 @@ through `call()` (run a function in the loop) and `stop()`.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import errno
 import logging
@@ -48,6 +49,10 @@ DEFAULT_BATCH = 64
 # (the per-channel queues, the route cache and the coalescer): it is sent or written at once,
 # on a path of few steps, since each step of Python costs many times more just after a sleep.
 LONE_GAP = 0.001
+# Downlinks one declaration holds at once: a plain mask admits any source in it, and a
+# forged source address makes a channel (its state, a place in every flood) until it has
+# been silent for 3 minutes. Past this, datagrams from new sources are dropped, counted.
+DOWNLINK_LIMIT = 1024
 TPG_RANGE = (1461, 1477)
 TPG_SIZE = 1478
 
@@ -57,6 +62,7 @@ RUNT = "runt"
 TAP_DOWN = "tap-down"
 LOCAL_BUSY = "local-busy"
 SEND_ERROR = "send-error"
+DOWNLINKS_FULL = "downlinks-full"
 NOT_SEALED = crypto.NOT_SEALED
 
 LocalPort = TapPort | StdioPort
@@ -91,6 +97,7 @@ class Engine:
         self.mcast_channel: Channel | None = None
         self.by_addr: dict[SockKey, Channel] = {}
         self.remotes: tuple[Remote, ...] = ()
+        self._downlinks: collections.Counter[Remote] = collections.Counter()  # per declaration
         self._masters: dict[str, bytes] = {}
         self._sealers: dict[str, crypto.Sealer] = {}
         self._mc_openers: dict[SockKey, crypto.Opener] = {}
@@ -224,12 +231,16 @@ class Engine:
             ch.opener = crypto.Opener(
                 self._masters[r.keyfile], self._limiter, key, self.settings.freshness
             )
+        if ch.kind is Kind.DOWNLINK and isinstance(r, Remote):
+            self._downlinks[r] += 1
         self.by_addr[key] = ch
         self.switch.add(ch)
         self.log.info("%s %s added%s", ch.kind, ch.name, " (sealed)" if ch.sealed else "")
 
     def _forget(self, ch: Channel, why: str) -> None:
         self.by_addr.pop(ch.addr, None)
+        if ch.kind is Kind.DOWNLINK and isinstance(ch.remote, Remote):
+            self._downlinks[ch.remote] -= 1
         self.switch.remove(ch)
         self.log.info("%s %s forgotten: %s", ch.kind, ch.name, why)
 
@@ -479,6 +490,16 @@ class Engine:
             )
             return
         name = endpoint_name(ip, key[1])
+        if self._downlinks[decl] >= DOWNLINK_LIMIT:
+            self.drops.count(DOWNLINKS_FULL)
+            self._ratelog.warning(
+                ("downlinks-full", decl),
+                "dropped datagram from %s: %s already has %d downlinks",
+                name,
+                decl,
+                DOWNLINK_LIMIT,
+            )
+            return
         ch = Channel(Kind.DOWNLINK, name, now, decl, key)
         opener = None
         if decl.keyfile:

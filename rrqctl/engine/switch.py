@@ -5,6 +5,11 @@ a broadcast/multicast frame and 20 s after a unicast one: a frame from that MAC 
 via another channel meanwhile is dropped. That is what keeps a triangle of mutual uplinks
 from looping. Unicast goes to the channel where the destination was learned; broadcast,
 multicast and unknown destinations go to every known channel except the incoming one.
+
+The MAC table is bounded: when it holds MAC_LIMIT addresses, a frame from one more is
+dropped (counted as mac-table-full) until old ones age out. Learning it anyway would let a
+flood of made-up source MACs eat the host's memory; forwarding it unlearned would take it
+out of the broadcast-cycle protection.
 """
 
 from __future__ import annotations
@@ -17,12 +22,14 @@ from rrqctl.engine.frames import format_mac
 BROADCAST_HOLD = 6.0
 UNICAST_HOLD = 20.0
 MAC_AGE = 300.0  # forget a MAC not seen for this long (as a Linux bridge does)
+MAC_LIMIT = 16384  # addresses a table holds at most (a Binding and its key: about 200 bytes)
 
 # Drop reasons (also the keys of the drop counters)
 IGNORED_MAC = "ignored-mac"
 BINDING_CONFLICT = "binding-conflict"
 SAME_CHANNEL = "same-channel"
 BAD_SOURCE_MAC = "bad-source-mac"
+MAC_TABLE_FULL = "mac-table-full"
 
 
 class Binding:
@@ -101,6 +108,8 @@ class Switch:
         hold = now + (BROADCAST_HOLD if group else UNICAST_HOLD)
         b = macs.entries.get(smac)
         if b is None:
+            if len(macs.entries) >= MAC_LIMIT:
+                return MAC_TABLE_FULL
             macs.entries[smac] = Binding(src, hold, now)
             macs.version += 1
         else:

@@ -53,3 +53,11 @@ def test_the_packaged_cron_file_is_the_rendered_one() -> None:
     from rrqctl import render
 
     assert (REPO / "debian" / "rrqctl.rrqnet.cron.d").read_text() == render.cron_file()
+
+
+def test_the_readme_states_the_engine_s_limits_as_they_are() -> None:
+    from rrqctl.engine.loop import DOWNLINK_LIMIT
+    from rrqctl.engine.switch import MAC_LIMIT
+
+    readme = " ".join((REPO / "README.md").read_text().split())
+    assert f"{MAC_LIMIT} learned MACs, {DOWNLINK_LIMIT} downlinks per mask" in readme

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from rrqctl.engine.loop import Engine
+from rrqctl.engine.loop import DOWNLINK_LIMIT, Engine
 from rrqctl.model import build_cable
 
 FRAME = bytes.fromhex("ffffffffffff020000000001") + b"\x08\x06" + bytes(28)
@@ -131,4 +131,48 @@ def test_frames_flood_between_downlinks_of_a_pure_switch(peer: socket.socket) ->
         assert received(peer) == []
     finally:
         other.close()
+        e.close()
+
+
+def heartbeat_from(source: str, port: int) -> None:
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.bind((source, 0))
+        s.sendto(b"", ("127.0.0.1", port))
+    finally:
+        s.close()
+
+
+def test_a_mask_holds_at_most_its_limit_of_downlinks_and_takes_new_ones_as_old_go(
+    peer: socket.socket,
+) -> None:
+    clock = Clock()
+    e = engine(["127.0.0.0/8", "127.1.0.0/16"], clock)
+    try:
+        assert e.udp is not None
+        port = e.udp.port
+        peer.sendto(b"", ("127.0.0.1", port))  # the first downlink: 127.0.0.1
+        e._on_udp()
+        sources = [f"127.0.{i // 200}.{i % 200 + 2}" for i in range(DOWNLINK_LIMIT)]
+        for src in sources:
+            clock.t += 0.1
+            heartbeat_from(src, port)
+            e._on_udp()
+        addrs = {ch.addr[0] for ch in e.switch.channels}
+        assert addrs == {"127.0.0.1", *sources[:-1]}  # the one past the limit made none
+        assert e.drops.snapshot() == {"downlinks-full": 1}
+        heartbeat_from("127.1.0.1", port)  # another declaration has a limit of its own
+        e._on_udp()
+        assert "127.1.0.1" in {ch.addr[0] for ch in e.switch.channels}
+        peer.sendto(b"", ("127.0.0.1", port))  # a known downlink is still heard
+        e._on_udp()
+        assert e.drops.snapshot() == {"downlinks-full": 1}
+        clock.t += 180.0 - 0.1 * DOWNLINK_LIMIT / 2  # the older half: silent for 3 minutes
+        e._tick(clock.t)
+        assert len(e.switch.channels) < DOWNLINK_LIMIT
+        heartbeat_from(sources[-1], port)
+        e._on_udp()
+        assert sources[-1] in {ch.addr[0] for ch in e.switch.channels}
+        assert e.drops.snapshot() == {"downlinks-full": 1}
+    finally:
         e.close()

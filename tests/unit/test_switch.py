@@ -15,7 +15,7 @@ from rrqctl.engine.channels import (
     State,
 )
 from rrqctl.engine.remotes import parse_remote
-from rrqctl.engine.switch import BROADCAST_HOLD, UNICAST_HOLD, Switch
+from rrqctl.engine.switch import BROADCAST_HOLD, MAC_AGE, MAC_LIMIT, UNICAST_HOLD, Switch
 
 A = bytes.fromhex("02000000000a")
 B = bytes.fromhex("02000000000b")
@@ -123,6 +123,21 @@ def test_macs_age_out_after_300_seconds(sw) -> None:  # type: ignore[no-untyped-
     assert t.lookup(A) is ch
     t.expire(300.0)
     assert t.lookup(A) is None
+
+
+def test_a_flood_of_made_up_source_macs_fills_the_table_to_its_limit_only(sw) -> None:  # type: ignore[no-untyped-def]
+    s, local, r1, r2 = sw
+    s.route(frame(BCAST, A), local, 0.0)  # A, behind the tap, learned before the flood
+    made_up = [(0x020000000000 + 0x100 + i).to_bytes(6, "big") for i in range(MAC_LIMIT + 100)]
+    refused = [m for m in made_up if isinstance(s.route(frame(BCAST, m), r1, 1.0), str)]
+    assert len(s.macs.entries) == MAC_LIMIT
+    assert refused == made_up[MAC_LIMIT - 1 :]  # A holds one place
+    assert s.route(frame(BCAST, B), r2, 2.0) == "mac-table-full"  # one more, from anywhere
+    assert s.route(frame(A, made_up[0]), r1, 2.0) == [local]  # known ones still switch
+    assert s.route(frame(made_up[0], A), local, 2.0) == [r1]
+    s.macs.expire(1.0 + MAC_AGE)  # the flood ages out; A and made_up[0] were seen at 2.0
+    assert len(s.macs.entries) == 2
+    assert s.route(frame(A, B), r2, 1.0 + MAC_AGE) == [local]  # learning again
 
 
 def test_uplink_heartbeats_every_30_seconds_from_the_start() -> None:
