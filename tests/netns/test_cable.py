@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
+
 import pytest
 
+from rrqctl.engine.switch import MAC_LIMIT
 from tests.netlab import Lab, wait_for
 
 UNDERLAY = {
@@ -107,3 +112,42 @@ def test_metrics_and_status_say_what_crossed_and_what_the_process_uses(netlab: L
     assert metric(after, "rrqnet_cpu_seconds_total", cable="tap0") > 0
     st = ea.status()
     assert st["pid"] == ea.pid and 5 << 20 < st["rss_bytes"] < 40 << 20
+
+
+FLOOD = """
+import socket, sys, time
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind(("tap0", 0))
+for i in range(int(sys.argv[1])):
+    s.send(b"\\xff" * 6 + (0x020000000000 + 0x10000 + i).to_bytes(6, "big") + b"\\x88\\xb5" + bytes(46))
+    if i % 128 == 127:
+        time.sleep(0.005)  # a tap drops what its reader has not taken when its queue is full
+"""
+
+
+def test_a_flood_of_made_up_source_macs_fills_the_table_to_its_limit_and_the_cable_works_on(
+    netlab: Lab,
+) -> None:
+    a, b = two_hosts(netlab, 4, 4)
+    ea = netlab.rrqnet(a, "-t tap0 3636 10.77.0.2:3636", "a")
+    eb = netlab.rrqnet(b, "-t tap0 3636 10.77.0.1:3636", "b")
+    assert netlab.ping(a, "10.88.0.2")  # both taps' MACs learned at both ends
+    before = eb.status()
+    flood = [sys.executable, "-c", FLOOD, str(MAC_LIMIT + 1000)]
+    subprocess.run(["ip", "netns", "exec", b, *flood], check=True)
+
+    def taken() -> int:  # flood frames the engine read from its tap, once it has read them all
+        seen = [eb.status()["local"]["rx_frames"] for _ in range(2) if not time.sleep(0.3)]
+        return seen[1] - before["local"]["rx_frames"] if seen[0] == seen[1] else 0
+
+    n = wait_for(taken, what="the engine to read the flood")
+    assert n > MAC_LIMIT  # the tap may drop some, but not this many
+    st = eb.status()
+    assert len(st["macs"]) == MAC_LIMIT
+    learned = [m for m in st["macs"] if m["mac"].startswith("02:00:00:01:")]
+    assert len(learned) == MAC_LIMIT - len(before["macs"])  # the flood took what was left
+    assert list(st["drops"]) == ["mac-table-full"]  # and every other frame of it was dropped:
+    assert 0 <= n - len(learned) - st["drops"]["mac-table-full"] <= 20  # (n: the tap's own too)
+    assert st["rss_bytes"] < 40 << 20
+    assert len(ea.status()["macs"]) <= MAC_LIMIT  # what b let through, and no more
+    assert netlab.ping(a, "10.88.0.2") and netlab.ping(b, "10.88.0.1")  # known MACs still switch
