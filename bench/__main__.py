@@ -32,6 +32,10 @@ TARGETS = (
     ("64-byte pps >= 1.3x tinc (no cipher)", "rrqctl-plain", "udp64", "tinc-none", 1.3, True),
     ("ping RTT <= tinc's", "rrqctl-plain", "rtt", "tinc-none", 1.0, False),
 )
+# Measured beside the targets, no verdict: how close to tinc's RTT any CPython loop can get
+REFERENCES = (
+    ("ping RTT, a bare Python forwarder vs tinc (the floor)", "pyfwd", "rtt", "tinc-none"),
+)
 RSS_LIMIT_MB = 40.0
 
 
@@ -165,7 +169,7 @@ def main() -> int:
         say(line)
     if args.pairs > 0 and not args.only:
         say(f"\nTargets again, ours and the peer side by side, {args.pairs} pairs each:")
-        lines = paired.run(TARGETS, args.pairs, args.pair_seconds, say)
+        lines = paired.run(TARGETS, args.pairs, args.pair_seconds, say, REFERENCES)
         say("")
         for line in lines:
             say(line)

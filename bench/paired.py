@@ -19,6 +19,7 @@ from bench.measure import rtt, tcp, udp_pps
 from bench.tunnels import VARIANTS
 
 Target = tuple[str, str, str, str, float, bool]  # what, ours, metric, peer, factor, higher
+Reference = tuple[str, str, str, str]  # what, ours, metric, peer: measured, no verdict
 
 METRICS: dict[str, Callable[[Lab, float], float]] = {
     "tcp1": tcp,
@@ -27,8 +28,10 @@ METRICS: dict[str, Callable[[Lab, float], float]] = {
 }
 
 
-def ratios(labs: dict[str, Lab], target: Target, pairs: int, seconds: float) -> list[float]:
-    _, ours, metric, peer, _, _ = target
+def ratios(
+    labs: dict[str, Lab], target: Target | Reference, pairs: int, seconds: float
+) -> list[float]:
+    _, ours, metric, peer = target[:4]
     measure = METRICS[metric]
     out = []
     for i in range(pairs):
@@ -49,11 +52,23 @@ def verdict(target: Target, rs: Sequence[float]) -> str:
     )
 
 
+def reference(ref: Reference, rs: Sequence[float]) -> str:
+    return (
+        f"REF   {ref[0]}: median {statistics.median(rs):.2f}x over {len(rs)} pairs "
+        f"(range {min(rs):.2f}-{max(rs):.2f}x)"
+    )
+
+
 def run(
-    targets: Sequence[Target], pairs: int, seconds: float, say: Callable[[str], None]
+    targets: Sequence[Target],
+    pairs: int,
+    seconds: float,
+    say: Callable[[str], None],
+    references: Sequence[Reference] = (),
 ) -> list[str]:
-    """Set up every tunnel the targets name, then measure each target in pairs."""
-    names = sorted({t[1] for t in targets} | {t[3] for t in targets})
+    """Set up every tunnel the targets and references name, then measure each in pairs."""
+    pairings = [(t[1], t[3]) for t in targets] + [(r[1], r[3]) for r in references]
+    names = sorted({name for pairing in pairings for name in pairing})
     with contextlib.ExitStack() as stack:
         labs: dict[str, Lab] = {}
         for name in names:
@@ -65,4 +80,8 @@ def run(
             rs = ratios(labs, target, pairs, seconds)
             say(f"pairs, {target[0]}: " + " ".join(f"{r:.2f}" for r in rs))
             lines.append(verdict(target, rs))
+        for ref in references:
+            rs = ratios(labs, ref, pairs, seconds)
+            say(f"pairs, {ref[0]}: " + " ".join(f"{r:.2f}" for r in rs))
+            lines.append(reference(ref, rs))
         return lines

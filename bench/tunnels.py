@@ -79,6 +79,21 @@ def _rrqnet(lab: Lab, key: bool) -> list[int]:
     return pids
 
 
+def python_forwarder(lab: Lab) -> list[int]:
+    """The floor of any tunnel with a CPython per-frame loop (bench/forwarder.py)."""
+    for side in (0, 1):
+        lab.run(side, "ip", "tuntap", "add", "dev", "ov0", "mode", "tap")
+    _addresses(lab)
+    return [
+        lab.spawn(
+            side,
+            [sys.executable, "-m", "bench.forwarder", "ov0", UNDERLAY[1 - side]],
+            f"fwd{side}.log",
+        ).pid
+        for side in (0, 1)
+    ]
+
+
 def rrqctl_plain(lab: Lab) -> list[int]:
     return _rrqnet(lab, key=False)
 
@@ -268,6 +283,7 @@ VARIANTS: dict[str, tuple[str, Setup]] = {
     "openvpn-gcm": ("OpenVPN 2.6 tap, AES-256-GCM", openvpn_gcm),
     "tinc-none": ("tinc 1.0 switch, no cipher", tinc_none),
     "tinc-default": ("tinc 1.0 switch, default cipher", tinc_default),
+    "pyfwd": ("bare Python forwarder (floor)", python_forwarder),
     "rrqctl-plain": ("rrqctl plain (rrqnet-compatible)", rrqctl_plain),
     "rrqctl-sealed": ("rrqctl sealed (ChaCha20-Poly1305)", rrqctl_sealed),
 }
