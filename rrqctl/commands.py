@@ -95,17 +95,12 @@ def _status_args(p: argparse.ArgumentParser) -> None:
 
 
 def status(args: argparse.Namespace) -> int:
-    from rrqctl.supervise.control import query
     from rrqctl.view import status_text
 
     run = paths(args)
     names = [args.name] if args.name else _known_names(args, run.run_dir)
-    result: dict[str, Any] = {}
-    for n in names:
-        try:
-            result[n] = query(run.control(n))
-        except NotRunningError:
-            result[n] = None
+    ask = "counters" if args.metrics else "status"  # metrics need no MAC table, only its size
+    result = {n: _ask(run.control(n), ask) for n in names}
     if args.json:
         print_json(result if not args.name else result[args.name])
     elif args.metrics:
@@ -122,6 +117,18 @@ def status(args: argparse.Namespace) -> int:
             f"{args.name} is not running (no engine answers on {run.control(args.name)})"
         )
     return 0
+
+
+def _ask(path: str, what: str) -> Any:
+    """The engine's answer, or None when no engine answers."""
+    from rrqctl.supervise.control import query
+
+    try:
+        return query(path, what)
+    except NotRunningError as e:
+        if what != "status" and "unknown request" in str(e):  # started before an upgrade
+            return _ask(path, "status")
+        return None
 
 
 def _known_names(args: argparse.Namespace, run_dir: str) -> list[str]:

@@ -1,6 +1,7 @@
 """The control socket: one JSON request per connection, one JSON answer.
 
     {"cmd": "status"}   the cable's remotes, counters, MAC table and drops
+    {"cmd": "counters"} the same without the MAC table (its size only)
     {"cmd": "summary"}  one line
     {"cmd": "metrics"}  Prometheus text exposition
     {"cmd": "reload"}   re-read the configuration (when the runner supports it)
@@ -46,8 +47,9 @@ class ControlServer:
         self.engine = engine
         self.handlers: dict[str, Callable[[], Any]] = {
             "status": engine.status,
+            "counters": lambda: engine.status(macs=False),
             "summary": engine.summary,
-            "metrics": lambda: metrics_text([engine.status()]),
+            "metrics": lambda: metrics_text([engine.status(macs=False)]),
         }
         self.blocking: dict[str, Callable[[], Any]] = {}
         self.sock = _bind(path)

@@ -43,7 +43,7 @@ def _samples(status: dict[str, Any]) -> Iterator[tuple[str, str, float]]:
         yield "rrqnet_channel_up", labels, int(ch["state"] == "up")
     for reason, n in status["drops"].items():
         yield "rrqnet_dropped_total", f'{cable},reason="{reason}"', n
-    yield "rrqnet_macs", cable, len(status["macs"])
+    yield "rrqnet_macs", cable, status.get("mac_count", len(status.get("macs", ())))
     if "rss_bytes" in status:  # an engine started before an upgrade may not say
         yield "rrqnet_resident_memory_bytes", cable, status["rss_bytes"]
         yield "rrqnet_cpu_seconds_total", cable, status["cpu_seconds"]

@@ -74,3 +74,22 @@ def test_a_slow_request_holds_up_no_other(server: ControlServer) -> None:
 def test_unknown_request_names_the_known_ones(server: ControlServer) -> None:
     with pytest.raises(NotRunningError, match=r"unknown request 'frobnicate'"):
         query(server.path, "frobnicate")
+
+
+def test_counters_are_the_status_without_the_mac_table(server: ControlServer) -> None:
+    full, counters = query(server.path, "status"), query(server.path, "counters")
+    assert full["macs"] == [] and full["mac_count"] == 0
+    assert "macs" not in counters
+    assert {k: v for k, v in full.items() if k != "macs"}.keys() == counters.keys()
+    assert counters["mac_count"] == 0 and counters["drops"] == full["drops"]
+
+
+def test_metrics_ask_an_engine_from_before_counters_for_its_status(
+    server: ControlServer,
+) -> None:
+    from rrqctl.commands import _ask
+
+    assert "macs" not in _ask(server.path, "counters")
+    del server.handlers["counters"]  # as an engine started before an upgrade
+    assert _ask(server.path, "counters")["macs"] == []
+    assert _ask(server.path + ".gone", "counters") is None

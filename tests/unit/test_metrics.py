@@ -41,3 +41,10 @@ def test_two_cables_share_each_family_block() -> None:
         'rrqnet_macs{cable="b0"} 1',
     ]
     assert text.endswith("\n")
+
+
+def test_the_mac_count_of_a_status_without_its_table() -> None:
+    st = status("a0", 1, {})
+    del st["macs"]
+    st["mac_count"] = 16384
+    assert 'rrqnet_macs{cable="a0"} 16384' in metrics_text([st]).splitlines()
