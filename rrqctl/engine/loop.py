@@ -500,7 +500,6 @@ class Engine:
                 DOWNLINK_LIMIT,
             )
             return
-        ch = Channel(Kind.DOWNLINK, name, now, decl, key)
         opener = None
         if decl.keyfile:
             opener = crypto.Opener(
@@ -511,6 +510,7 @@ class Engine:
             self.drops.count(result)
             self._ratelog.info(("reject", key[0]), "rejected datagram from %s: %s", name, result)
             return
+        ch = Channel(Kind.DOWNLINK, name, now, decl, key)
         self._add_channel(ch, key)
         if opener is not None:
             ch.opener = opener  # keep the session the first datagram opened
