@@ -202,7 +202,9 @@ class DerivationLimiter:
 
 
 class Opener:
-    """The receiving side for one remote endpoint: current and previous session, Tmax."""
+    """The receiving side for one remote endpoint: current and previous session, Tmax.
+
+    source: the sender as the limiter counts its key derivations (the engine: its address)."""
 
     def __init__(
         self,

@@ -228,14 +228,17 @@ class Engine:
         r = ch.remote
         if isinstance(r, Remote) and r.keyfile:
             ch.sealer = self._sealers[r.keyfile]
-            ch.opener = crypto.Opener(
-                self._masters[r.keyfile], self._limiter, key, self.settings.freshness
-            )
+            ch.opener = self._opener(r.keyfile, key)
         if ch.kind is Kind.DOWNLINK and isinstance(r, Remote):
             self._downlinks[r] += 1
         self.by_addr[key] = ch
         self.switch.add(ch)
         self.log.info("%s %s added%s", ch.kind, ch.name, " (sealed)" if ch.sealed else "")
+
+    def _opener(self, keyfile: str, key: SockKey) -> crypto.Opener:
+        """The receiving side of a sealed endpoint. Its key derivations are limited per
+        address, not per port: a sender cannot buy more of them with more ports."""
+        return crypto.Opener(self._masters[keyfile], self._limiter, key[0], self.settings.freshness)
 
     def _forget(self, ch: Channel, why: str) -> None:
         self.by_addr.pop(ch.addr, None)
@@ -502,9 +505,7 @@ class Engine:
             return
         opener = None
         if decl.keyfile:
-            opener = crypto.Opener(
-                self._masters[decl.keyfile], self._limiter, key, self.settings.freshness
-            )
+            opener = self._opener(decl.keyfile, key)
         result = self._decode(data, opener, now)
         if isinstance(result, str):
             self.drops.count(result)
@@ -643,9 +644,7 @@ class Engine:
             assert mc is not None and mc.keyfile is not None
             if len(self._mc_openers) >= 1024:
                 self._mc_openers.pop(next(iter(self._mc_openers)))
-            op = crypto.Opener(
-                self._masters[mc.keyfile], self._limiter, key, self.settings.freshness
-            )
+            op = self._opener(mc.keyfile, key)
             self._mc_openers[key] = op
         return op
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from rrqctl.engine import crypto
 from rrqctl.engine.loop import DOWNLINK_LIMIT, Engine
 from rrqctl.model import build_cable
 
@@ -174,5 +178,31 @@ def test_a_mask_holds_at_most_its_limit_of_downlinks_and_takes_new_ones_as_old_g
         e._on_udp()
         assert sources[-1] in {ch.addr[0] for ch in e.switch.channels}
         assert e.drops.snapshot() == {"downlinks-full": 1}
+    finally:
+        e.close()
+
+
+def forged_session() -> bytes:
+    """A sealed frame of a fresh session that no key made: each costs a key derivation."""
+    sid = int(time.time() * 1e6).to_bytes(8, "big") + os.urandom(4)
+    return b"\x11" + sid + bytes(8) + os.urandom(60 + 16)
+
+
+def test_key_derivations_are_limited_per_address_whatever_its_ports(tmp_path: Path) -> None:
+    key = tmp_path / "k"
+    crypto.generate_keyfile(str(key))
+    clock = Clock()
+    e = engine([f"127.0.0.0/8={key}"], clock)
+    try:
+        assert e.udp is not None
+        for source in ["127.0.0.1"] * 30 + ["127.0.0.2"] * 30:
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s.bind((source, 0))  # a port of its own each time
+            s.sendto(forged_session(), ("127.0.0.1", e.udp.port))
+            s.close()
+            e._on_udp()
+        burst = int(crypto.DerivationLimiter().burst)  # the clock stands: no refill
+        assert e.drops.snapshot() == {"bad-tag": 2 * burst, "rate-limited": 60 - 2 * burst}
+        assert e.switch.channels == []
     finally:
         e.close()
