@@ -8,21 +8,18 @@ the interpreter waking up, reading and sending. rrqctl's engine is that plus its
 
 from __future__ import annotations
 
-import fcntl
 import os
 import select
 import socket
-import struct
 import sys
 
-TUNSETIFF = 0x400454CA
-IFF_TAP, IFF_NO_PI = 0x0002, 0x1000
+from rrqctl.system.tun import open_tap
+
 PORT = 3636
 
 
 def main(tap: str, peer: str) -> None:
-    fd = os.open("/dev/net/tun", os.O_RDWR | os.O_NONBLOCK)
-    fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH", tap.encode(), IFF_TAP | IFF_NO_PI))
+    fd = open_tap(tap)
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind(("0.0.0.0", PORT))
     sock.setblocking(False)

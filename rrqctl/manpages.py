@@ -13,8 +13,7 @@ from pathlib import Path
 from rrqctl import __version__
 from rrqctl.config.options import OPTIONS
 from rrqctl.engine import cpucaps
-from rrqctl.engine.channels import DOWNLINK_FORGET_AFTER
-from rrqctl.engine.loop import DOWNLINK_LIMIT
+from rrqctl.engine.channels import DOWNLINK_FORGET_AFTER, DOWNLINK_LIMIT
 from rrqctl.engine.switch import MAC_AGE, MAC_LIMIT
 from rrqctl.errors import ExitCode
 

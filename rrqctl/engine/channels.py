@@ -15,6 +15,10 @@ from rrqctl.engine.remotes import Multicast, Remote
 HEARTBEAT_INTERVAL = 30.0
 UPLINK_STALE_AFTER = 3 * HEARTBEAT_INTERVAL
 DOWNLINK_FORGET_AFTER = 180.0
+# Downlinks one declaration holds at once: a plain mask admits any source in it, and a
+# forged source address makes a channel (its state, a place in every flood) until it has
+# been silent for 3 minutes. Past this, datagrams from new sources are dropped, counted.
+DOWNLINK_LIMIT = 1024
 
 
 class Kind(enum.StrEnum):

@@ -19,7 +19,7 @@ from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
 from rrqctl.engine import crypto
-from rrqctl.engine.channels import Channel, Kind, State
+from rrqctl.engine.channels import DOWNLINK_LIMIT, Channel, Kind, State
 from rrqctl.engine.frames import ETH_HLEN, HEARTBEAT_MAX
 from rrqctl.engine.gro import Coalescer
 from rrqctl.engine.ports import (
@@ -49,10 +49,6 @@ DEFAULT_BATCH = 64
 # (the per-channel queues, the route cache and the coalescer): it is sent or written at once,
 # on a path of few steps, since each step of Python costs many times more just after a sleep.
 LONE_GAP = 0.001
-# Downlinks one declaration holds at once: a plain mask admits any source in it, and a
-# forged source address makes a channel (its state, a place in every flood) until it has
-# been silent for 3 minutes. Past this, datagrams from new sources are dropped, counted.
-DOWNLINK_LIMIT = 1024
 TPG_RANGE = (1461, 1477)
 TPG_SIZE = 1478
 

@@ -56,7 +56,7 @@ def test_the_packaged_cron_file_is_the_rendered_one() -> None:
 
 
 def test_the_readme_states_the_engine_s_limits_as_they_are() -> None:
-    from rrqctl.engine.loop import DOWNLINK_LIMIT
+    from rrqctl.engine.channels import DOWNLINK_LIMIT
     from rrqctl.engine.switch import MAC_LIMIT
 
     readme = " ".join((REPO / "README.md").read_text().split())

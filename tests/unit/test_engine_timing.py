@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from rrqctl.engine import crypto
-from rrqctl.engine.loop import DOWNLINK_LIMIT, Engine
+from rrqctl.engine.channels import DOWNLINK_LIMIT
+from rrqctl.engine.loop import Engine
 from rrqctl.model import build_cable
 
 FRAME = bytes.fromhex("ffffffffffff020000000001") + b"\x08\x06" + bytes(28)
