@@ -14,7 +14,7 @@ from rrqctl import __version__
 from rrqctl.config.options import OPTIONS
 from rrqctl.engine import cpucaps
 from rrqctl.engine.channels import DOWNLINK_FORGET_AFTER, DOWNLINK_LIMIT
-from rrqctl.engine.switch import MAC_AGE, MAC_LIMIT
+from rrqctl.engine.switch import LOCAL_MAC_LIMIT, MAC_AGE, MAC_LIMIT, MAC_SHARE
 from rrqctl.errors import ExitCode
 
 DATE = "2026-11-22"
@@ -92,17 +92,27 @@ REMOTES = [
 ]
 
 SEALED = para(
-    "A remote (or the multicast channel) with =keyfile is sealed: every datagram is encrypted and "
-    "authenticated with ChaCha20-Poly1305 under a key derived from the file (BLAKE2b), in sessions "
-    "that start every 120 seconds, with a replay window of 2048 counters. Frames from anyone without "
-    "the key never reach the tap, create no downlink and get no reply. The file may be any size of "
-    "32 bytes or more; rrqctl genkey writes one (64 random bytes, mode 0600); copy it to every end.",
-    "This is rrqctl's own format (version 1), not the key-file scrambling of the C rrqnet, whose "
-    "format is not published: a sealed channel needs rrqctl at both ends. Plain channels are "
-    "byte-compatible with rrqnet, vde_plug udp:// and QEMU.",
-    "Residual risk: right after a receiver restarts, datagrams of a sender's current session "
-    "captured in the last minutes can be replayed once (a first session is accepted when its time "
-    "is within the freshness limit of the receiver's clock). Keep clocks in step (NTP).",
+    "A remote (or the multicast channel) with =keyfile is sealed. What that guarantees: a frame "
+    "reaches the tap only if a holder of the key file sent it, to this engine, in a session made "
+    "in the last 3 minutes, and only once; datagrams from anyone without the key never reach the "
+    "tap, create no downlink and get no reply, nor do recorded ones replayed from anywhere.",
+    "An uplink makes a session by a handshake (Noise_NNpsk0_25519_ChaChaPoly_BLAKE2s, the key "
+    "file as its pre-shared key): fresh X25519 keys at both ends, so a stolen key file does not "
+    "open earlier captures; a key per direction; ChaCha20-Poly1305 with a replay window of 2048 "
+    "counters; a new session every 120 seconds, the old one still accepted until it is 180 "
+    "seconds old. A downlink is made only once its first datagram has proved that the peer "
+    "receives at its address. A multicast group has no handshake: each member seals under "
+    "sessions of its own, bound to the address they first came from; that proves membership, "
+    "not which member. Sealing adds 32 bytes to a datagram (40 on a multicast channel).",
+    "The file may be any size of 32 bytes or more; rrqctl genkey writes one (64 random bytes, "
+    "mode 0600); copy it to every end. This is rrqctl's own format (docs/protocol.md, version 2, "
+    "with its threat model), not the key-file scrambling of the C rrqnet, whose format is not "
+    "published: a sealed channel needs rrqctl at both ends. Plain channels are byte-compatible "
+    "with rrqnet, vde_plug udp:// and QEMU.",
+    "Handshakes are dated: one whose date is further than RRQNET_FRESHNESS from this clock is "
+    "refused, and logged. Residual risk: right after an engine restarts, a handshake recorded in "
+    "the last minutes can be replayed to it once; it gets a reply no bigger than itself and "
+    "leads to no session.",
 )
 
 OPENSSL_IA32CAP = (
@@ -184,7 +194,9 @@ def rrqnet_page() -> str:
                     "sources that a remote declaration admits are accepted. Everything dropped is counted "
                     "by reason (see rrqctl status).",
                     "What the network can make the engine hold is bounded. The MAC table holds at most "
-                    f"{MAC_LIMIT} addresses: past that, frames from a new source MAC are dropped "
+                    f"{MAC_LIMIT} addresses learned from remotes, {MAC_SHARE} of them from any one "
+                    f"remote, and {LOCAL_MAC_LIMIT} learned from the tap, which no remote can take: "
+                    "past its share, frames from a new source MAC are dropped "
                     f"(mac-table-full) until old addresses age out, {MAC_AGE:.0f} seconds after they "
                     f"were last seen. A downlink mask holds at most {DOWNLINK_LIMIT} downlinks at once: "
                     "past that, datagrams from a new source are dropped (downlinks-full) until a "
@@ -206,8 +218,9 @@ def rrqnet_page() -> str:
                     ),
                     *item(
                         "RRQNET_FRESHNESS",
-                        "Seconds a sealed peer's first session time may differ from "
-                        "this clock (default 600; 0 turns the check off).",
+                        "Seconds the date of a sealed channel's handshake may differ from "
+                        "this clock, either way (default 600; 0: handshakes are not dated, "
+                        "for ends without a clock).",
                     ),
                     *item("OPENSSL_ia32cap", OPENSSL_IA32CAP),
                 ],
@@ -324,7 +337,13 @@ COMMANDS = [
         "Put the hooks, units, cron file and /etc/rrqnet in place (for "
         "installations from PyPI; the Debian package ships them itself).",
     ),
-    ("genkey FILE", "Write a new random key file (mode 0600) for sealed channels."),
+    (
+        "genkey FILE [--size N]",
+        "Write a new random key file (mode 0600, N bytes, 64 by default, 32 at least) for "
+        "sealed channels: copy it to every end. A sealed channel lets through only frames that "
+        "a holder of the file sent, each once, in sessions made by a handshake (rrqnet(8), "
+        "SEALED CHANNELS).",
+    ),
     ("demo", "A sealed cable between two network namespaces: pinged, shown, removed."),
 ]
 
@@ -464,7 +483,7 @@ def ifupdown_page() -> str:
                     *para(
                         "A cable through host 111.222.33.44, port 3636, sealed with a shared key file; the engine "
                         "uses an IPv4-only socket and logs at -v to /var/log/mynet0.log. UDP and IP headers add "
-                        "28 (IPv4) or 48 (IPv6) bytes to every frame, a sealed channel 37 more: an rrqnet_mtu of "
+                        "28 (IPv4) or 48 (IPv6) bytes to every frame, a sealed channel 32 more: an rrqnet_mtu of "
                         "1400 keeps the datagrams of a 1500-byte path whole."
                     ),
                 ],

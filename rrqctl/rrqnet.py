@@ -155,7 +155,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args and args[0] in ("-h", "--help"):
         print(USAGE)
         print("\nSee rrqnet(8). Environment: RRQNET_CONTROL=PATH|none (control socket),")
-        print("RRQNET_FRESHNESS=SECONDS (sealed session freshness limit, 0 = off),")
+        print("RRQNET_FRESHNESS=SECONDS (how far a sealed handshake's date may be from this")
+        print("clock, 0 = not dated),")
         print(f"OPENSSL_ia32cap (on x86 {cpucaps.NO_AVX512} unless set: OpenSSL's AVX2 code).")
         return 0
     if args and args[0] == "--version":

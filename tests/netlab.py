@@ -161,6 +161,50 @@ class Lab:
             self.ip(ns, "link", "set", ifname, "up")
         return a_if, b_if
 
+    def segment(self, hosts: dict[str, str], ifname: str = "u0") -> str:
+        """One Ethernet segment: a bridge in a namespace of its own, and on it each host
+        (namespace -> address) through a veth named ifname, reverse-path filters off (so that
+        tests may forge sources). Returns the switch's namespace."""
+        sw = self.host("sw")
+        self.ip(sw, "link", "add", "br0", "type", "bridge", "mcast_snooping", "0")
+        self.ip(sw, "link", "set", "br0", "up")
+        for i, (ns, addr) in enumerate(hosts.items()):
+            port = f"s{i}"
+            sh(
+                [
+                    "ip",
+                    "link",
+                    "add",
+                    ifname,
+                    "netns",
+                    ns,
+                    "type",
+                    "veth",
+                    "peer",
+                    "name",
+                    port,
+                    "netns",
+                    sw,
+                ]
+            )
+            self.ip(sw, "link", "set", port, "master", "br0")
+            self.ip(sw, "link", "set", port, "up")
+            self.ip(ns, "addr", "add", addr, "dev", ifname)
+            self.ip(ns, "link", "set", ifname, "up")
+            for conf in ("all", "default", ifname):
+                sh(
+                    [
+                        "ip",
+                        "netns",
+                        "exec",
+                        ns,
+                        "sysctl",
+                        "-qw",
+                        f"net.ipv4.conf.{conf}.rp_filter=0",
+                    ]
+                )
+        return sw
+
     def tap(
         self,
         ns: str,
@@ -212,14 +256,16 @@ class Lab:
         name: str,
         ready: bool = True,
         env: dict[str, str] | None = None,
+        wrap: Sequence[str] = (),
         **kw: Any,
     ) -> Engine:
-        """Start `rrqnet ARGS` in ns with a control socket; wait until it answers."""
+        """Start `rrqnet ARGS` in ns with a control socket; wait until it answers. wrap: a
+        command to run it under (as `faketime -f -30s`)."""
         if isinstance(args, str):
             args = args.split()
         control = self.dir / f"{name}.sock"
         env = {"RRQNET_CONTROL": str(control), **(env or {})}
-        p = self.spawn(ns, [str(BIN / "rrqnet"), *args], name, env=env, **kw)
+        p = self.spawn(ns, [*wrap, str(BIN / "rrqnet"), *args], name, env=env, **kw)
         self.procs.remove(p)
         eng = Engine(p.popen, p.log, name, control)
         self.procs.append(eng)

@@ -218,8 +218,8 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec(
         "rrqnet_freshness",
         "SECONDS",
-        "Sealed channels: how far a peer's first session time may be from our clock "
-        "(default 600, 0 = off).",
+        "Sealed channels: how far the date of a handshake may be from our clock, either way "
+        "(default 600, 0 = handshakes are not dated).",
         "rrqnet_freshness 600",
         _freshness,
         "Freshness",

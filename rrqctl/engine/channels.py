@@ -8,9 +8,13 @@ for three heartbeat intervals is stale (it keeps being tried); a downlink silent
 from __future__ import annotations
 
 import enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rrqctl.engine.remotes import Multicast, Remote
+
+if TYPE_CHECKING:
+    from rrqctl.engine.group import GroupSender
+    from rrqctl.engine.sessions import SealedPeer
 
 HEARTBEAT_INTERVAL = 30.0
 UPLINK_STALE_AFTER = 3 * HEARTBEAT_INTERVAL
@@ -43,17 +47,17 @@ class Channel:
         "drops",
         "fresh_for",
         "fresh_until",
+        "group",
         "ignore",
         "kind",
         "last_heard",
         "name",
         "next_heartbeat",
-        "opener",
+        "peer",
         "remote",
         "rx_bytes",
         "rx_frames",
         "rx_heartbeats",
-        "sealer",
         "tx_bytes",
         "tx_frames",
         "tx_heartbeats",
@@ -79,15 +83,15 @@ class Channel:
         self.fresh_until = 0.0  # heard recently enough to be up until then (the hot path's test)
         self.fresh_for = UPLINK_STALE_AFTER if kind is Kind.UPLINK else DOWNLINK_FORGET_AFTER
         self.next_heartbeat = now  # uplinks greet at once
-        self.sealer: Any = None  # engine.crypto.Sealer for sealed channels
-        self.opener: Any = None  # engine.crypto.Opener for sealed channels
+        self.peer: SealedPeer | None = None  # a sealed remote's sessions and handshakes
+        self.group: GroupSender | None = None  # a sealed multicast channel's sender
         self.rx_frames = self.rx_bytes = self.rx_heartbeats = 0
         self.tx_frames = self.tx_bytes = self.tx_heartbeats = 0
         self.drops: dict[str, int] = {}
 
     @property
     def sealed(self) -> bool:
-        return self.sealer is not None
+        return self.peer is not None or self.group is not None
 
     def heard(self, now: float) -> bool:
         """Note traffic from the far end; True when that makes the channel (newly) up."""
@@ -133,6 +137,7 @@ class Channel:
             "tx_bytes": self.tx_bytes,
             "tx_heartbeats": self.tx_heartbeats,
             "drops": dict(self.drops),
+            **({"sealing": self.peer.status(now)} if self.peer is not None else {}),
         }
 
     def __repr__(self) -> str:

@@ -15,8 +15,13 @@ the ids of a run's segments anew from the first one's.
 
 A super-frame reaches the kernel as a virtio NIC hands over a guest's GSO frames, with a
 partial checksum, so the kernel does not check again the TCP/UDP checksums of the frames in a
-run: the UDP checksum (or, on a sealed channel, the tag) of each datagram that carried them
-is trusted instead. A frame written alone is checked as usual.
+run. So they are checked here first: each frame of a run that came over a plain channel has
+its IPv4 header and TCP/UDP checksums verified when the run is closed, and if one is wrong the
+run's frames are written one by one, for the kernel to check (and drop the bad one). Frames
+of a sealed channel need no such check: the tag of the datagram that carried each vouches for
+every byte of it, as the sending engine read it from its tap. The outer UDP checksum vouches
+for nothing: it may be 0, or recomputed by whatever corrupted the datagram. A UDP datagram
+without a checksum (0) is never coalesced, over IPv4 or IPv6.
 """
 
 from __future__ import annotations
@@ -104,9 +109,24 @@ def _tcp(frame: bytes, n: int, l3: int, l4: int, ip_key: tuple[object, ...]) -> 
 
 def _udp(frame: bytes, n: int, l3: int, l4: int, ip_key: tuple[object, ...]) -> Segment | None:
     sport, dport, length, check = _UDP.unpack_from(frame, l4)
-    if length != n - l4 or length <= 8 or (l3 == 4 and check == 0):
+    if length != n - l4 or length <= 8 or check == 0:
         return None  # a length that does not fit, no payload, or no checksum to keep
     return Segment(frame, l3, l4, l4 + 8, proto=UDP, key=(UDP, frame[0:14], ip_key, sport, dport))
+
+
+def checksums_ok(frame: bytes, l3: int, l4: int, proto: int) -> bool:
+    """The frame's IPv4 header checksum and TCP/UDP checksum hold, as a receiver checks them.
+
+    A ones' complement sum of 16-bit words is the sum's value modulo 0xFFFF (2**16 is 1
+    there), so the big-endian integer of a run of words stands for their sum: one
+    int.from_bytes and one remainder per part, and a checksum that holds sums to 0."""
+    if l3 == 4 and int.from_bytes(frame[14:34], "big") % 0xFFFF:
+        return False
+    addrs = frame[26:34] if l3 == 4 else frame[22:54]
+    segment = frame[l4:]
+    n = len(segment)
+    words = int.from_bytes(segment, "big") << (8 if n & 1 else 0)  # odd: a zero byte after
+    return (int.from_bytes(addrs, "big") + proto + n + words) % 0xFFFF == 0
 
 
 def _fold(s: int) -> int:
@@ -178,12 +198,17 @@ class Coalescer:
         self.next_seq = 0  # TCP: the sequence number that continues the run
         self.closed = False  # the last segment was shorter (or had PSH): nothing may follow
         self.psh = 0
+        self.unchecked = False  # the run holds frames whose checksums nothing vouched for
         self.writes: list[Write] = []
         self.protocols = {TCP, UDP}  # what may still be coalesced (the kernel may refuse UDP)
 
-    def add(self, frame: bytes) -> None:
+    def add(self, frame: bytes, vouched: bool = False) -> None:
+        """A frame for the tap. vouched: its bytes are as its sender's kernel made them (a
+        sealed channel's tag says so); else its checksums are checked if it joins a run."""
         first = self.first
         if first is not None and not self.closed and self._follows(frame, first):
+            if not vouched:
+                self.unchecked = True
             self.frames.append(frame)
             self.payload += first.payload_len
             self.next_seq = (self.next_seq + first.payload_len) & 0xFFFFFFFF
@@ -194,6 +219,8 @@ class Coalescer:
         if seg is not None and seg.proto not in self.protocols:
             seg = None
         if seg is not None and first is not None and self._joins(seg, first):
+            if not vouched:
+                self.unchecked = True
             self.frames.append(frame)
             self.payload += seg.payload_len
             self.next_seq = (seg.seq + seg.payload_len) & 0xFFFFFFFF
@@ -207,6 +234,7 @@ class Coalescer:
             self.writes.append(Write([PLAIN, frame], [frame], len(frame)))
             return
         self.first, self.frames, self.payload = seg, [frame], seg.payload_len
+        self.unchecked = not vouched
         self.next_seq = (seg.seq + seg.payload_len) & 0xFFFFFFFF
         self.psh = seg.flags & TCP_PSH
         self.closed = bool(self.psh)
@@ -253,12 +281,18 @@ class Coalescer:
             return
         frames = self.frames
         nbytes = self.payload + len(frames) * first.hlen
-        if len(frames) == 1:
-            self.writes.append(Write([PLAIN, frames[0]], frames, nbytes))
+        if len(frames) == 1 or (self.unchecked and not self._all_ok(first, frames)):
+            self.writes.extend(Write([PLAIN, f], [f], len(f)) for f in frames)
         else:
             iov = superframe(first, frames, self.payload, self.psh)
             self.writes.append(Write(iov, frames, nbytes, first.proto))
         self.first, self.frames, self.payload, self.closed, self.psh = None, [], 0, False, 0
+        self.unchecked = False
+
+    @staticmethod
+    def _all_ok(first: Segment, frames: list[bytes]) -> bool:
+        l3, l4, proto = first.l3, first.l4, first.proto
+        return all(checksums_ok(f, l3, l4, proto) for f in frames)
 
     def flush(self) -> list[Write]:
         self._close()

@@ -6,7 +6,6 @@ through `call()` (run a function in the loop) and `stop()`.
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import errno
 import logging
@@ -14,24 +13,17 @@ import os
 import queue
 import select
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
-from rrqctl.engine import crypto
-from rrqctl.engine.channels import DOWNLINK_LIMIT, Channel, Kind, State
+from rrqctl.engine import group, transport
+from rrqctl.engine.channels import HEARTBEAT_INTERVAL, Channel, Kind, State
 from rrqctl.engine.frames import ETH_HLEN, HEARTBEAT_MAX
 from rrqctl.engine.gro import Coalescer
-from rrqctl.engine.ports import (
-    McastPort,
-    SockKey,
-    StdioPort,
-    TapPort,
-    UdpPort,
-    peer_ip,
-    sockaddr,
-)
-from rrqctl.engine.remotes import Remote, best_match, endpoint_name
+from rrqctl.engine.peers import Peers
+from rrqctl.engine.ports import McastPort, SendError, SockKey, StdioPort, TapPort, UdpPort
+from rrqctl.engine.remotes import Remote
 from rrqctl.engine.stats import Drops, RateLimitedLog, process_usage
 from rrqctl.engine.switch import Switch
 
@@ -52,14 +44,11 @@ LONE_GAP = 0.001
 TPG_RANGE = (1461, 1477)
 TPG_SIZE = 1478
 
-# Drop reasons owned by the loop (the switch and crypto have their own)
-NO_REMOTE = "no-remote"
+# Drop reasons owned by the loop (the switch, peers and sessions have their own)
 RUNT = "runt"
 TAP_DOWN = "tap-down"
 LOCAL_BUSY = "local-busy"
 SEND_ERROR = "send-error"
-DOWNLINKS_FULL = "downlinks-full"
-NOT_SEALED = crypto.NOT_SEALED
 
 LocalPort = TapPort | StdioPort
 Forward = Callable[[bytes, Channel, float], None]  # a frame from a channel, at a time
@@ -91,14 +80,9 @@ class Engine:
         self.udp: UdpPort | None = None
         self.mcast: McastPort | None = None
         self.mcast_channel: Channel | None = None
-        self.by_addr: dict[SockKey, Channel] = {}
-        self.remotes: tuple[Remote, ...] = ()
-        self._downlinks: collections.Counter[Remote] = collections.Counter()  # per declaration
-        self._masters: dict[str, bytes] = {}
-        self._sealers: dict[str, crypto.Sealer] = {}
-        self._mc_openers: dict[SockKey, crypto.Opener] = {}
-        self._limiter = crypto.DerivationLimiter()
+        self.mcast_rx: group.GroupReceiver | None = None  # a sealed group's other members
         self._ratelog = RateLimitedLog(self.log)
+        self.peers = Peers(self.switch, self.drops, self.log, self._send_own, settings.freshness)
         self._periodic: list[list[Any]] = []  # [interval, fn, next_due]
         self._calls: queue.SimpleQueue[tuple[Callable[[], Any], Future[Any]]] = queue.SimpleQueue()
         self._wake = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
@@ -122,10 +106,18 @@ class Engine:
 
     # ---- set up and tear down -------------------------------------------------------
 
+    @property
+    def by_addr(self) -> dict[SockKey, Channel]:
+        return self.peers.by_addr
+
+    @property
+    def remotes(self) -> tuple[Remote, ...]:
+        return self.peers.remotes
+
     def open(self) -> None:
         """Open every port; on failure close what was opened and raise OSError/ValueError."""
         try:
-            self._load_keys(self.settings)
+            self.peers.load_keys(self.settings.keyfiles)
             now = self.clock()
             if self.settings.local == "tap":
                 self.attach_local(self._tap_port())
@@ -138,7 +130,7 @@ class Engine:
                 self.watch(self.udp.fileno(), self._on_udp)
             if self.settings.multicast is not None:
                 self._open_multicast(now)
-            self._set_remotes(self.settings.remotes, now)
+            self.peers.set_remotes(self.settings.remotes, self._family(), now)
             self.watch(self._wake, self._on_wake)
         except BaseException:
             self.close()
@@ -167,16 +159,27 @@ class Engine:
             self.switch.add(self.local)
         self.watch(port.fileno(), self._on_local)
 
+    def _family(self) -> int | None:
+        return self.udp.family if self.udp is not None else None
+
     def _open_multicast(self, now: float) -> None:
         mc = self.settings.multicast
         assert mc is not None
         self.mcast = McastPort(mc)
         ch = Channel(Kind.MULTICAST, mc.text(), now, mc, self.mcast.addr)
-        if mc.keyfile:
-            ch.sealer = self._sealers[mc.keyfile]
         self.mcast_channel = ch
+        self._seal_group()
         self.switch.add(ch)
         self.watch(self.mcast.fileno(), self._on_mcast)
+
+    def _seal_group(self) -> None:
+        """The multicast channel's group sessions, new (from its key file as read now)."""
+        mc, ch = self.settings.multicast, self.mcast_channel
+        if mc is None or ch is None or not mc.keyfile:
+            return
+        key = self.peers.keys[mc.keyfile].group
+        ch.group = sender = group.GroupSender(key)
+        self.mcast_rx = group.GroupReceiver(key, sender.own, self.settings.freshness)
 
     def close(self) -> None:
         for port in (self.local_port, self.udp, self.mcast):
@@ -199,61 +202,17 @@ class Engine:
 
     # ---- remotes and keys -----------------------------------------------------------
 
-    def _load_keys(self, settings: EngineSettings) -> None:
-        masters = {path: crypto.load_master(path) for path in settings.keyfiles}
-        for path, master in masters.items():
-            if self._masters.get(path) != master:
-                self._sealers[path] = crypto.Sealer(master)
-        self._masters = masters
-
-    def _set_remotes(self, remotes: tuple[Remote, ...], now: float) -> None:
-        """Adopt a new list of declarations; channels of surviving ones keep their state."""
-        self.remotes = remotes
-        for ch in list(self.by_addr.values()):
-            if ch.remote not in remotes:
-                self._forget(ch, "no longer declared")
-        for r in remotes:
-            if r.is_uplink:
-                assert r.port is not None and self.udp is not None
-                key = sockaddr(r.address, r.port, self.udp.family)
-                if key not in self.by_addr:
-                    name = endpoint_name(r.address, r.port)
-                    self._add_channel(Channel(Kind.UPLINK, name, now, r, key), key)
-
-    def _add_channel(self, ch: Channel, key: SockKey) -> None:
-        r = ch.remote
-        if isinstance(r, Remote) and r.keyfile:
-            ch.sealer = self._sealers[r.keyfile]
-            ch.opener = self._opener(r.keyfile, key)
-        if ch.kind is Kind.DOWNLINK and isinstance(r, Remote):
-            self._downlinks[r] += 1
-        self.by_addr[key] = ch
-        self.switch.add(ch)
-        self.log.info("%s %s added%s", ch.kind, ch.name, " (sealed)" if ch.sealed else "")
-
-    def _opener(self, keyfile: str, key: SockKey) -> crypto.Opener:
-        """The receiving side of a sealed endpoint. Its key derivations are limited per
-        address, not per port: a sender cannot buy more of them with more ports."""
-        return crypto.Opener(self._masters[keyfile], self._limiter, key[0], self.settings.freshness)
-
-    def _forget(self, ch: Channel, why: str) -> None:
-        self.by_addr.pop(ch.addr, None)
-        if ch.kind is Kind.DOWNLINK and isinstance(ch.remote, Remote):
-            self._downlinks[ch.remote] -= 1
-        self.switch.remove(ch)
-        self.log.info("%s %s forgotten: %s", ch.kind, ch.name, why)
-
     def reload(self, settings: EngineSettings) -> None:
         """New remotes and keys, same tap, same learned MACs (runs in the loop thread)."""
-        old_masters = dict(self._masters)
-        self._load_keys(settings)
+        changed = self.peers.load_keys(settings.keyfiles)
+        old_mc = self.settings.multicast
         self.settings = settings
-        changed = {p for p, m in self._masters.items() if old_masters.get(p) != m}
-        for ch in list(self.by_addr.values()):
-            r = ch.remote
-            if isinstance(r, Remote) and r.keyfile in changed:
-                self._forget(ch, "key file changed")
-        self._set_remotes(settings.remotes, self.clock())
+        self.peers.rekeyed(changed)
+        self.peers.set_remotes(settings.remotes, self._family(), self.clock())
+        mc = settings.multicast
+        if mc is not None and mc.keyfile and (mc.keyfile in changed or mc != old_mc):
+            self._seal_group()
+            self.log.info("multicast %s: new group key", mc.group)
         self.log.info("reloaded: %d remote declarations", len(settings.remotes))
 
     # ---- the loop -------------------------------------------------------------------
@@ -312,7 +271,10 @@ class Engine:
             if ch.heartbeat_due(now):
                 self._heartbeat(ch, now)
             elif ch.forgotten(now):
-                self._forget(ch, "silent for 3 minutes")
+                self.peers.forget(ch, "silent for 3 minutes")
+        self.peers.tick(now)
+        if self.mcast_rx is not None:
+            self.mcast_rx.expire(now)
         self.switch.macs.expire(now)
         nxt = now + TICK
         for entry in self._periodic:
@@ -324,10 +286,11 @@ class Engine:
         return nxt
 
     def _heartbeat(self, ch: Channel, now: float) -> None:
-        data = ch.sealer.heartbeat() if ch.sealer is not None else b""
-        if self._send(ch, [data]):
+        ch.next_heartbeat = now + HEARTBEAT_INTERVAL
+        data = self.peers.heartbeat(ch, now)
+        if data is not None and self._send(ch, [data]):
+            ch.tx_heartbeats += 1
             self.log.debug("heartbeat to %s", ch.name)
-        ch.heartbeat_sent(now)
 
     # ---- local end ------------------------------------------------------------------
 
@@ -420,7 +383,7 @@ class Engine:
             self._flush()
             return
         frame = datagrams[0]
-        if ch.opener is None and now < ch.fresh_until and len(frame) >= ETH_HLEN:
+        if ch.peer is None and now < ch.fresh_until and len(frame) >= ETH_HLEN:
             # the common case in fewest steps: a plain frame on a channel that is up (so
             # ch.heard(now) is these two lines, inlined: a call costs µs on a cold wake)
             ch.last_heard = now
@@ -429,7 +392,11 @@ class Engine:
             ch.rx_bytes += len(frame)
             self._forward_now(frame, ch, now)
             return
-        self._receive(ch, frame, now, ch.opener, self._forward_now)
+        if ch.peer is None:
+            self._receive(ch, frame, now, self._forward_now)
+            return
+        for payload in self.peers.opened(ch, datagrams, now):
+            self._accept(ch, payload, now, self._forward_now)
 
     def _udp_drain(self, now: float) -> None:
         self._rc_src = None
@@ -458,17 +425,19 @@ class Engine:
     def _take(self, datagrams: list[bytes], key: SockKey, ch: Channel | None, now: float) -> None:
         """Datagrams from one source (a GRO batch always is), queued for the flush."""
         if ch is not None:
-            if ch.opener is None:
+            if ch.peer is None:
                 self._plain(ch, datagrams, now)
-            else:
-                self._sealed(ch, datagrams, now)
+            else:  # authentic ones are frames or heartbeats (an empty payload)
+                self._deliver(ch, self.peers.opened(ch, datagrams, now), now, 0)
             return
         for data in datagrams:
             ch = self.by_addr.get(key)  # the first datagram may have made the downlink
             if ch is None:
                 self._admit(key, data, now)
+            elif ch.peer is None:
+                self._receive(ch, data, now, self._forward)
             else:
-                self._receive(ch, data, now, ch.opener, self._forward)
+                self._deliver(ch, self.peers.opened(ch, [data], now), now, 0)
 
     def _plain(self, ch: Channel, datagrams: list[bytes], now: float) -> None:
         """The hot path: plain datagrams from a known channel (frames, or heartbeats)."""
@@ -477,92 +446,33 @@ class Engine:
         self._deliver(ch, datagrams, now, HEARTBEAT_MAX)
 
     def _admit(self, key: SockKey, data: bytes, now: float) -> None:
-        """A datagram from a source without a channel: a new downlink, or a drop."""
-        ip = peer_ip(key[0])
-        decl = best_match(self.remotes, ip, key[1])
-        if decl is None:
-            self.drops.count(NO_REMOTE)
-            self._ratelog.info(
-                ("no-remote", key[0]),
-                "dropped datagram from %s: no remote admits it",
-                f"{key[0]}:{key[1]}",
-            )
+        """A datagram from a source without a channel: a new downlink, or a drop. A sealed
+        one makes a downlink only once a handshake has proved the source receives at its
+        address (peers.py)."""
+        decl = self.peers.declaration(key)
+        if isinstance(decl, str):
             return
-        name = endpoint_name(ip, key[1])
-        if self._downlinks[decl] >= DOWNLINK_LIMIT:
-            self.drops.count(DOWNLINKS_FULL)
-            self._ratelog.warning(
-                ("downlinks-full", decl),
-                "dropped datagram from %s: %s already has %d downlinks",
-                name,
-                decl,
-                DOWNLINK_LIMIT,
-            )
-            return
-        opener = None
         if decl.keyfile:
-            opener = self._opener(decl.keyfile, key)
-        result = self._decode(data, opener, now)
+            admitted = self.peers.admit(key, data, decl, now)
+            if admitted is not None:
+                self._accept(admitted[0], admitted[1], now, self._forward)
+            return
+        result = _plain_payload(data)
         if isinstance(result, str):
             self.drops.count(result)
-            self._ratelog.info(("reject", key[0]), "rejected datagram from %s: %s", name, result)
+            self._ratelog.info(("reject", key[0]), "rejected datagram from %s: %s", key, result)
             return
-        ch = Channel(Kind.DOWNLINK, name, now, decl, key)
-        self._add_channel(ch, key)
-        if opener is not None:
-            ch.opener = opener  # keep the session the first datagram opened
-        self._accept(ch, result, now, self._forward)
+        self._accept(self.peers.downlink(decl, key, now), result, now, self._forward)
 
-    def _decode(self, data: bytes, opener: crypto.Opener | None, now: float) -> bytes | str:
-        """The frame in a datagram (b'' for a heartbeat), or the reason to drop it."""
-        if opener is None:
-            n = len(data)
-            if n <= HEARTBEAT_MAX:
-                return b""
-            return data if n >= ETH_HLEN else RUNT
-        try:
-            _, payload = opener.open(data, now)
-        except crypto.SealError as e:
-            return e.reason
-        if payload and len(payload) < ETH_HLEN:
-            return RUNT
-        return payload
-
-    def _receive(
-        self,
-        ch: Channel,
-        data: bytes,
-        now: float,
-        opener: crypto.Opener | None,
-        forward: Forward,
-    ) -> None:
-        """One datagram from ch: its frame forwarded (queued or at once), or the drop counted."""
-        result = self._decode(data, opener, now)
+    def _receive(self, ch: Channel, data: bytes, now: float, forward: Forward) -> None:
+        """One plain datagram from ch: its frame forwarded (queued or at once), or the drop
+        counted."""
+        result = _plain_payload(data)
         if isinstance(result, str):
             self.drops.count(result)
             ch.drop(result)
             return
         self._accept(ch, result, now, forward)
-
-    def _sealed(self, ch: Channel, datagrams: list[bytes], now: float) -> None:
-        """Sealed datagrams from a known channel: authentic ones are frames or heartbeats
-        (an empty payload)."""
-        self._deliver(ch, self._authentic(ch, datagrams, now), now, 0)
-
-    def _authentic(self, ch: Channel, datagrams: list[bytes], now: float) -> Iterator[bytes]:
-        """The payloads of the datagrams that open; the others are dropped and counted."""
-        assert ch.opener is not None
-        heard = False
-        for result in ch.opener.open_many(datagrams, now):
-            if type(result) is str:
-                self.drops.count(result)
-                ch.drop(result)
-                continue
-            if not heard:
-                heard = True
-                if ch.heard(now):
-                    self._came_up(ch, now)
-            yield result
 
     def _deliver(
         self, ch: Channel, payloads: Iterable[bytes], now: float, heartbeat_max: int
@@ -571,13 +481,14 @@ class Engine:
         dropped. A run of frames whose MAC header went to the tap alone skips the switch."""
         forward = self._forward
         gro, hdr = self._gro, None  # hdr: the MAC header that goes straight to the tap
+        vouched = ch.sealed  # a tag vouched for each frame's bytes (gro.py)
         for data in payloads:
             n = len(data)
             if n >= ETH_HLEN:
                 ch.rx_frames += 1
                 ch.rx_bytes += n
                 if hdr is not None and data[:12] == hdr:
-                    gro.add(data)  # type: ignore[union-attr]  # hdr is set only with a tap
+                    gro.add(data, vouched)  # type: ignore[union-attr]  # hdr: only with a tap
                     continue
                 forward(data, ch, now)
                 hdr = self._to_tap_only(ch)
@@ -612,6 +523,10 @@ class Engine:
             ch.rx_heartbeats += 1
             self.log.debug("heartbeat from %s", ch.name)
             return
+        if len(frame) < ETH_HLEN:
+            self.drops.count(RUNT)
+            ch.drop(RUNT)
+            return
         ch.rx_frames += 1
         ch.rx_bytes += len(frame)
         forward(frame, ch, now)
@@ -628,21 +543,16 @@ class Engine:
                 break
             if port.is_echo(data):
                 continue
-            opener = self._mc_opener(key) if ch.sealer is not None else None
-            self._receive(ch, data, now, opener, self._forward)
+            if self.mcast_rx is None:
+                self._receive(ch, data, now, self._forward)
+                continue
+            result = self.mcast_rx.open(data, key, now)
+            if isinstance(result, str):
+                self.drops.count(result)
+                ch.drop(result)
+            else:
+                self._accept(ch, result, now, self._forward)
         self._flush()
-
-    def _mc_opener(self, key: SockKey) -> crypto.Opener:
-        """Every sender on the group has its own sessions: one opener per real source."""
-        op = self._mc_openers.get(key)
-        if op is None:
-            mc = self.settings.multicast
-            assert mc is not None and mc.keyfile is not None
-            if len(self._mc_openers) >= 1024:
-                self._mc_openers.pop(next(iter(self._mc_openers)))
-            op = self._opener(mc.keyfile, key)
-            self._mc_openers[key] = op
-        return op
 
     # ---- forwarding -----------------------------------------------------------------
 
@@ -669,11 +579,13 @@ class Engine:
             if ch is local:
                 gro = self._gro
                 if gro is not None:
-                    gro.add(frame)
+                    gro.add(frame, src.sealed)
                 else:
                     self._write_local(frame)
                 continue
-            data = frame if plain and ch.sealer is None else self._wire(frame, ch)
+            data = frame if plain and not ch.sealed else self._wire(frame, ch, now)
+            if data is None:
+                continue  # waits for a handshake
             if (queue := out.get(ch)) is None:
                 out[ch] = [data]
             else:
@@ -694,7 +606,9 @@ class Engine:
             if ch is self.local:
                 self._write_local(frame)
                 continue
-            data = frame if plain and ch.sealer is None else self._wire(frame, ch)
+            data = frame if plain and not ch.sealed else self._wire(frame, ch, now)
+            if data is None:
+                continue  # waits for a handshake
             if ch.kind is Kind.MULTICAST:
                 if not self._send(ch, [data]):
                     continue
@@ -709,12 +623,16 @@ class Engine:
             if self._trace:
                 self.log.log(TRACE, "%d bytes %s -> %s", len(frame), src.name, ch.name)
 
-    def _wire(self, frame: bytes, ch: Channel) -> bytes:
-        """The datagram that carries frame on ch: sealed if ch is, padded as -tpg says."""
-        data = frame if ch.sealer is None else ch.sealer.seal(frame)
-        if self.settings.tpg and TPG_RANGE[0] <= len(data) <= TPG_RANGE[1]:
-            data += bytes(TPG_SIZE - len(data))
-        return data
+    def _wire(self, frame: bytes, ch: Channel, now: float) -> bytes | None:
+        """The datagram that carries frame on ch: padded as -tpg says, then sealed if ch is
+        (None while a sealed channel has no session: the frame waits for its handshake)."""
+        if self.settings.tpg:
+            frame = tpg_pad(frame, _overhead(ch))
+        if ch.peer is not None:
+            return self.peers.seal(ch, frame, now)
+        if ch.group is not None:
+            return ch.group.seal(frame)
+        return frame
 
     def _refused(self, frame: bytes, src: Channel, reason: str) -> None:
         self.drops.count(reason)
@@ -785,14 +703,31 @@ class Engine:
         assert port is not None
         try:
             port.send(datagrams, ch.addr)
+        except SendError as e:
+            self._send_failed(ch, e, e.unsent)
+            return False
         except OSError as e:
             self._send_failed(ch, e)
             return False
         return True
 
-    def _send_failed(self, ch: Channel, e: OSError) -> None:
-        self.drops.count(SEND_ERROR)
-        ch.drop(SEND_ERROR)
+    def _send_own(self, ch: Channel | None, addr: SockKey, data: bytes) -> None:
+        """A datagram of the engine's own (a handshake, a reply, a keepalive) to addr."""
+        if self.udp is None:
+            return
+        try:
+            self.udp.sock.sendto(data, addr)
+        except OSError as e:
+            if ch is not None:
+                self._send_failed(ch, e)
+            else:
+                self.drops.count(SEND_ERROR)
+
+    def _send_failed(self, ch: Channel, e: OSError, lost: int = 1) -> None:
+        """Count each datagram lost (a failed batch loses what it had not sent yet)."""
+        for _ in range(lost):
+            self.drops.count(SEND_ERROR)
+            ch.drop(SEND_ERROR)
         self._ratelog.warning(("send", ch.name, e.errno), "sending to %s: %s", ch.name, e.strerror)
 
     # ---- status ---------------------------------------------------------------------
@@ -803,6 +738,10 @@ class Engine:
         macs=False leaves out the MAC table (its size stays): a full one takes tens of ms."""
         now = self.clock()
         remotes = [ch.status(now) for ch in self.switch.channels if ch.kind is not Kind.LOCAL]
+        if self.mcast_rx is not None:
+            for r in remotes:
+                if r["kind"] == Kind.MULTICAST:
+                    r["group_sessions"] = len(self.mcast_rx.sessions)
         local = self.local.status(now) if self.local is not None else None
         if local is not None and self.local_port is not None:
             local["name"] = self.local_port.name
@@ -815,6 +754,7 @@ class Engine:
             "port": self.settings.port,
             "local": local,
             "declared": [r.text() for r in self.remotes],
+            "sealed_sessions": len(self.peers.sealing.sessions),
             "remotes": remotes,
             "mac_count": len(self.switch.macs.entries),
             **({"macs": self.switch.macs.snapshot(now)} if macs else {}),
@@ -829,3 +769,27 @@ class Engine:
         rx = sum(c.rx_frames for c in chans)
         tx = sum(c.tx_frames for c in chans)
         return f"remotes {up}/{len(chans)} up, frames in {rx} out {tx}, dropped {self.drops.total}"
+
+
+def _plain_payload(data: bytes) -> bytes | str:
+    """The frame in a plain datagram (b'' for a heartbeat), or the reason to drop it."""
+    n = len(data)
+    if n <= HEARTBEAT_MAX:
+        return b""
+    return data if n >= ETH_HLEN else RUNT
+
+
+def _overhead(ch: Channel) -> int:
+    """What sealing adds to a frame on ch."""
+    if ch.peer is not None:
+        return transport.OVERHEAD
+    return group.OVERHEAD if ch.group is not None else 0
+
+
+def tpg_pad(frame: bytes, overhead: int) -> bytes:
+    """-tpg: the frame, padded so that its datagram (overhead bytes more) is not 1461..1477
+    bytes long but 1478 (padded before sealing: the padding is sealed with the frame)."""
+    size = len(frame) + overhead
+    if TPG_RANGE[0] <= size <= TPG_RANGE[1]:
+        return frame + bytes(TPG_SIZE - size)
+    return frame

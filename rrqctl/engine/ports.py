@@ -11,6 +11,7 @@ import os
 import socket
 import struct
 import sys
+import time
 from collections import deque
 from ipaddress import IPv4Address, IPv6Address
 
@@ -32,7 +33,18 @@ UDP_MAX = 65507  # the largest UDP payload over IPv4
 RECV_SIZE = 65536
 STDIO_BACKLOG = 1 << 20  # bytes of frames waiting for a slow stdout before we drop
 
+NO_GSO_FOR = 300.0  # s: a destination whose path refused a GSO send gets single sends
+NO_GSO_LIMIT = 1024
+
 SockKey = tuple[str, int]
+
+
+class SendError(OSError):
+    """A send of several datagrams failed part-way: `unsent` of them were not sent."""
+
+    def __init__(self, error: OSError, unsent: int) -> None:
+        super().__init__(error.errno, error.strerror)
+        self.unsent = unsent
 
 
 def sockaddr(ip: IPAddress, port: int, family: int) -> SockKey:
@@ -204,7 +216,7 @@ class UdpPort:
                 _enable(s, socket.SOL_SOCKET, plain, SOCKET_BUFFER)
         self.gso = _enable(s, socket.SOL_UDP, UDP_SEGMENT, 0)
         self.gro = _enable(s, socket.SOL_UDP, UDP_GRO, 1)
-        self._no_gso: set[SockKey] = set()  # destinations whose path refused GSO
+        self._no_gso: dict[SockKey, float] = {}  # destinations whose path refused GSO, since
 
     def recv(self) -> tuple[list[bytes], SockKey]:
         """One datagram, or a GRO batch split into its datagrams; BlockingIOError when none."""
@@ -218,26 +230,48 @@ class UdpPort:
         return [data], (addr[0], addr[1])
 
     def send(self, datagrams: list[bytes], addr: SockKey) -> None:
-        """Send datagrams to addr in order; runs of equal size as one GSO call."""
+        """Send datagrams to addr in order; runs of equal size as one GSO call. SendError
+        says how many were not sent when a call fails part-way."""
         sock = self.sock
-        if not self.gso or len(datagrams) == 1 or addr in self._no_gso:
-            for d in datagrams:
-                sock.sendto(d, addr)
-            return
-        i, n = 0, len(datagrams)
-        while i < n:
-            size = len(datagrams[i])
-            j = i + 1
-            limit = min(n, i + GSO_MAX_SEGMENTS, i + GSO_MAX_BYTES // max(size, 1))
-            while j < limit and len(datagrams[j]) == size:
-                j += 1
-            if j < limit and 0 < len(datagrams[j]) < size:
-                j += 1  # the last segment of a GSO send may be shorter
-            if j - i == 1 or size == 0:
-                sock.sendto(datagrams[i], addr)
-            else:
-                self._gso(datagrams[i:j], size, addr)
-            i = j
+        n = len(datagrams)
+        i = 0
+        try:
+            if not self.gso or n == 1 or self._gso_refused(addr):
+                for i, d in enumerate(datagrams):  # noqa: B007  (i: for the error)
+                    sock.sendto(d, addr)
+                return
+            while i < n:
+                j = self._run_end(datagrams, i)
+                if j - i == 1 or not datagrams[i]:
+                    sock.sendto(datagrams[i], addr)
+                    j = i + 1
+                else:
+                    self._gso(datagrams[i:j], len(datagrams[i]), addr)
+                i = j
+        except OSError as e:
+            raise SendError(e, n - i) from e
+
+    @staticmethod
+    def _run_end(datagrams: list[bytes], i: int) -> int:
+        """Where the GSO run that starts at i ends: equal sizes, the last one perhaps shorter."""
+        n = len(datagrams)
+        size = len(datagrams[i])
+        j = i + 1
+        limit = min(n, i + GSO_MAX_SEGMENTS, i + GSO_MAX_BYTES // max(size, 1))
+        while j < limit and len(datagrams[j]) == size:
+            j += 1
+        if j < limit and 0 < len(datagrams[j]) < size:
+            j += 1  # the last segment of a GSO send may be shorter
+        return j
+
+    def _gso_refused(self, addr: SockKey) -> bool:
+        since = self._no_gso.get(addr)
+        if since is None:
+            return False
+        if time.monotonic() - since < NO_GSO_FOR:
+            return True
+        del self._no_gso[addr]  # the path may have changed: try again
+        return False
 
     def _gso(self, run: list[bytes], size: int, addr: SockKey) -> None:
         try:
@@ -247,9 +281,14 @@ class UdpPort:
         except OSError as e:
             if e.errno not in (errno.EINVAL, errno.EMSGSIZE, errno.EIO, errno.EOPNOTSUPP):
                 raise
-            self._no_gso.add(addr)  # this path will not take it: one datagram per call from now on
-            for d in run:
-                self.sock.sendto(d, addr)
+            self._no_gso[addr] = time.monotonic()  # this path will not take it, for now
+            if len(self._no_gso) > NO_GSO_LIMIT:
+                del self._no_gso[next(iter(self._no_gso))]
+            for k, d in enumerate(run):
+                try:
+                    self.sock.sendto(d, addr)
+                except OSError as e2:
+                    raise SendError(e2, len(run) - k) from e2
 
     def fileno(self) -> int:
         return self.sock.fileno()

@@ -6,23 +6,27 @@ via another channel meanwhile is dropped. That is what keeps a triangle of mutua
 from looping. Unicast goes to the channel where the destination was learned; broadcast,
 multicast and unknown destinations go to every known channel except the incoming one.
 
-The MAC table is bounded: when it holds MAC_LIMIT addresses, a frame from one more is
-dropped (counted as mac-table-full) until old ones age out. Learning it anyway would let a
-flood of made-up source MACs eat the host's memory; forwarding it unlearned would take it
-out of the broadcast-cycle protection.
+The MAC table is bounded, in shares: the addresses learned from remotes (MAC_LIMIT in all,
+MAC_SHARE from any one remote) and those learned from the local end (LOCAL_MAC_LIMIT, a room
+of their own, so that no remote can crowd out the host's own). A frame from one address more
+than its share holds is dropped (counted as mac-table-full) until old ones age out. Learning
+it anyway would let a flood of made-up source MACs eat the host's memory; forwarding it
+unlearned would take it out of the broadcast-cycle protection.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from rrqctl.engine.channels import Channel
+from rrqctl.engine.channels import Channel, Kind
 from rrqctl.engine.frames import format_mac
 
 BROADCAST_HOLD = 6.0
 UNICAST_HOLD = 20.0
 MAC_AGE = 300.0  # forget a MAC not seen for this long (as a Linux bridge does)
-MAC_LIMIT = 16384  # addresses a table holds at most (a Binding and its key: about 200 bytes)
+MAC_LIMIT = 16384  # addresses learned from all remotes together (about 200 bytes each)
+MAC_SHARE = 4096  # ... from any one remote
+LOCAL_MAC_LIMIT = 16384  # addresses learned from the local end, a room of their own
 
 # Drop reasons (also the keys of the drop counters)
 IGNORED_MAC = "ignored-mac"
@@ -47,20 +51,38 @@ class MacTable:
     def __init__(self) -> None:
         self.entries: dict[bytes, Binding] = {}
         self.version = 0  # bumped whenever a forwarding decision could change
+        self.held: dict[Channel, int] = {}  # addresses bound to each channel
+        self.remote_total = 0  # ... to remote channels, all together
 
     def lookup(self, mac: bytes) -> Channel | None:
         b = self.entries.get(mac)
         return None if b is None else b.channel
 
+    def has_room(self, channel: Channel) -> bool:
+        """Whether channel may bind one more address (its share, and the remotes' limit)."""
+        held = self.held.get(channel, 0)
+        if channel.kind is Kind.LOCAL:
+            return held < LOCAL_MAC_LIMIT
+        return held < MAC_SHARE and self.remote_total < MAC_LIMIT
+
+    def bound(self, channel: Channel, n: int) -> None:
+        """n more (or fewer) addresses are bound to channel."""
+        self.held[channel] = self.held.get(channel, 0) + n
+        if channel.kind is not Kind.LOCAL:
+            self.remote_total += n
+
     def forget_channel(self, channel: Channel) -> None:
         for mac in [m for m, b in self.entries.items() if b.channel is channel]:
             del self.entries[mac]
+        n = self.held.pop(channel, 0)
+        if channel.kind is not Kind.LOCAL:
+            self.remote_total -= n
         self.version += 1
 
     def expire(self, now: float) -> None:
         old = [m for m, b in self.entries.items() if now - b.last_seen >= MAC_AGE]
         for mac in old:
-            del self.entries[mac]
+            self.bound(self.entries.pop(mac).channel, -1)
         if old:
             self.version += 1
 
@@ -108,14 +130,19 @@ class Switch:
         hold = now + (BROADCAST_HOLD if group else UNICAST_HOLD)
         b = macs.entries.get(smac)
         if b is None:
-            if len(macs.entries) >= MAC_LIMIT:
+            if not macs.has_room(src):
                 return MAC_TABLE_FULL
             macs.entries[smac] = Binding(src, hold, now)
+            macs.bound(src, 1)
             macs.version += 1
         else:
             if b.channel is not src:
                 if now < b.held_until:
                     return BINDING_CONFLICT
+                if not macs.has_room(src):
+                    return MAC_TABLE_FULL
+                macs.bound(b.channel, -1)
+                macs.bound(src, 1)
                 b.channel = src
                 b.held_until = hold
                 macs.version += 1

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from rrqctl.engine.switch import MAC_LIMIT
+from rrqctl.engine.switch import LOCAL_MAC_LIMIT, MAC_SHARE
 from tests.netlab import Lab, wait_for
 
 UNDERLAY = {
@@ -133,7 +133,7 @@ def test_a_flood_of_made_up_source_macs_fills_the_table_to_its_limit_and_the_cab
     eb = netlab.rrqnet(b, "-t tap0 3636 10.77.0.1:3636", "b")
     assert netlab.ping(a, "10.88.0.2")  # both taps' MACs learned at both ends
     before = eb.status()
-    flood = [sys.executable, "-c", FLOOD, str(MAC_LIMIT + 1000)]
+    flood = [sys.executable, "-c", FLOOD, str(LOCAL_MAC_LIMIT + 1000)]
     subprocess.run(["ip", "netns", "exec", b, *flood], check=True)
 
     def taken() -> int:  # flood frames the engine read from its tap, once it has read them all
@@ -141,13 +141,17 @@ def test_a_flood_of_made_up_source_macs_fills_the_table_to_its_limit_and_the_cab
         return seen[1] - before["local"]["rx_frames"] if seen[0] == seen[1] else 0
 
     n = wait_for(taken, what="the engine to read the flood")
-    assert n > MAC_LIMIT  # the tap may drop some, but not this many
+    assert n > LOCAL_MAC_LIMIT  # the tap may drop some, but not this many
     st = eb.status()
-    assert len(st["macs"]) == MAC_LIMIT
-    learned = [m for m in st["macs"] if m["mac"].startswith("02:00:00:01:")]
-    assert len(learned) == MAC_LIMIT - len(before["macs"])  # the flood took what was left
+    local = [m for m in st["macs"] if m["channel"] == "tap0"]
+    assert len(local) == LOCAL_MAC_LIMIT  # the local end's room, full
+    learned = [m for m in local if m["mac"].startswith("02:00:00:01:")]
+    assert len(learned) == LOCAL_MAC_LIMIT - 1  # the flood took what was left (tap0's own: 1)
     assert list(st["drops"]) == ["mac-table-full"]  # and every other frame of it was dropped:
     assert 0 <= n - len(learned) - st["drops"]["mac-table-full"] <= 20  # (n: the tap's own too)
     assert st["rss_bytes"] < 40 << 20
-    assert len(ea.status()["macs"]) <= MAC_LIMIT  # what b let through, and no more
+    # a took b's share of its table, no more, and its own tap's MACs are still learned
+    from_b = [m for m in ea.status()["macs"] if m["channel"] == "10.77.0.2:3636"]
+    assert len(from_b) == MAC_SHARE
+    assert ea.status()["drops"].get("mac-table-full", 0) > 0
     assert netlab.ping(a, "10.88.0.2") and netlab.ping(b, "10.88.0.1")  # known MACs still switch

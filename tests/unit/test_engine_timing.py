@@ -12,7 +12,9 @@ import pytest
 
 from rrqctl.engine import crypto
 from rrqctl.engine.channels import DOWNLINK_LIMIT
+from rrqctl.engine.handshake import Keys
 from rrqctl.engine.loop import Engine
+from rrqctl.engine.sessions import SealedPeer, Sealing
 from rrqctl.model import build_cable
 
 FRAME = bytes.fromhex("ffffffffffff020000000001") + b"\x08\x06" + bytes(28)
@@ -34,11 +36,17 @@ def free_port() -> int:
     return port
 
 
-@pytest.fixture
-def peer() -> Iterator[socket.socket]:
+def udp_socket() -> socket.socket:
+    """A non-blocking UDP socket on loopback, on a port of its own."""
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.bind(("127.0.0.1", 0))
     s.setblocking(False)
+    return s
+
+
+@pytest.fixture
+def peer() -> Iterator[socket.socket]:
+    s = udp_socket()
     yield s
     s.close()
 
@@ -183,27 +191,123 @@ def test_a_mask_holds_at_most_its_limit_of_downlinks_and_takes_new_ones_as_old_g
         e.close()
 
 
-def forged_session() -> bytes:
-    """A sealed frame of a fresh session that no key made: each costs a key derivation."""
-    sid = int(time.time() * 1e6).to_bytes(8, "big") + os.urandom(4)
-    return b"\x11" + sid + bytes(8) + os.urandom(60 + 16)
+class Client:
+    """A sealed peer of the engine on a socket of its own: its own session layer."""
+
+    def __init__(self, key: Path, engine_port: int, source: str = "127.0.0.5") -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        self.sock.bind((source, 0))
+        self.sock.setblocking(False)
+        self.addr = self.sock.getsockname()
+        self.engine = ("127.0.0.1", engine_port)
+        self.keys = Keys.from_keyfile(key.read_bytes())
+        self.sealing = Sealing(600.0)
+        self.peer = SealedPeer(self.keys, self.engine, initiates=True)
+
+    def initiate(self) -> bytes:
+        data = self.sealing.initiate(self.peer, time.monotonic())
+        self.sock.sendto(data, self.engine)
+        return data
+
+    def read(self) -> list[bytes | str | None]:
+        out = [
+            self.sealing.receive(d, self.engine, self.peer, self.keys, time.monotonic())
+            for d in received(self.sock)
+        ]
+        self.sealing.events.clear()
+        return out
+
+    def send(self, payload: bytes) -> None:
+        s = self.peer.sender(time.monotonic())
+        assert s is not None, "no session"
+        self.sock.sendto(s.seal(payload), self.engine)
 
 
-def test_key_derivations_are_limited_per_address_whatever_its_ports(tmp_path: Path) -> None:
+def sock_at(addr: tuple[str, int]) -> socket.socket:
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    s.bind(addr)
+    s.setblocking(False)
+    return s
+
+
+def test_a_sealed_mask_makes_a_downlink_only_once_a_handshake_is_confirmed(
+    tmp_path: Path,
+) -> None:
     key = tmp_path / "k"
     crypto.generate_keyfile(str(key))
     clock = Clock()
     e = engine([f"127.0.0.0/8={key}"], clock)
+    c = Client(key, e.udp.port)  # type: ignore[union-attr]
+    elsewhere = sock_at(("127.0.0.6", 0))
     try:
-        assert e.udp is not None
-        for source in ["127.0.0.1"] * 30 + ["127.0.0.2"] * 30:
-            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            s.bind((source, 0))  # a port of its own each time
-            s.sendto(forged_session(), ("127.0.0.1", e.udp.port))
-            s.close()
-            e._on_udp()
-        burst = int(crypto.DerivationLimiter().burst)  # the clock stands: no refill
-        assert e.drops.snapshot() == {"bad-tag": 2 * burst, "rate-limited": 60 - 2 * burst}
+        init = c.initiate()
+        e._on_udp()
+        assert e.switch.channels == []  # answered, but nothing made yet
+        assert c.read() == [None]  # the response: our handshake is complete
+        elsewhere.sendto(init, c.engine)  # the initiation, replayed from another address
+        e._on_udp()
+        assert received(elsewhere) == []  # gets nothing
+        assert e.drops.snapshot() == {"handshake-replay": 1}
         assert e.switch.channels == []
+        c.send(b"")  # the first transport datagram confirms the handshake
+        e._on_udp()
+        (down,) = e.switch.channels
+        assert (down.kind, down.addr, down.rx_heartbeats, down.sealed) == (
+            "downlink",
+            c.addr,
+            1,
+            True,
+        )
     finally:
+        elsewhere.close()
+        c.sock.close()
+        e.close()
+
+
+def test_forged_traffic_from_a_peers_address_never_keeps_it_out(tmp_path: Path) -> None:
+    """Junk, replayed initiations and forged transport datagrams, all from the peer's own
+    address and port, cost the engine no handshake budget: the peer, restarted, is back
+    at its first try."""
+    key = tmp_path / "k"
+    crypto.generate_keyfile(str(key))
+    clock = Clock()
+    e = engine([f"127.0.0.0/8={key}"], clock)
+    c = Client(key, e.udp.port)  # type: ignore[union-attr]
+    forger = sock_at(c.addr)
+    try:
+        recorded = [c.initiate() for _ in range(3)]
+        e._on_udp()
+        received(c.sock)
+        for i in range(3000):
+            kind = i % 3
+            if kind == 0:
+                data = recorded[i % 3]
+            elif kind == 1:
+                data = bytes.fromhex("24000000") + os.urandom(60)
+            else:
+                data = bytes.fromhex("21000000") + os.urandom(92)
+            forger.sendto(data, c.engine)
+            if i % 50 == 49:
+                e._on_udp()
+        e._on_udp()
+        drops = e.drops.snapshot()
+        assert sum(drops.values()) == 3000
+        assert set(drops) == {"handshake-replay", "unknown-session", "bad-mac"}
+        forger.close()  # (with SO_REUSEPORT, the answer could go to any socket on the port)
+        c.sock.close()
+        restarted = Client(key, c.engine[1])
+        restarted.sock.close()
+        restarted.sock = sock_at(c.addr)
+        restarted.initiate()
+        e._on_udp()
+        assert restarted.read() == [None]  # answered at the first try
+        restarted.send(b"")
+        e._on_udp()
+        assert [ch.addr for ch in e.switch.channels] == [c.addr]
+        restarted.sock.close()
+    finally:
+        forger.close()
+        c.sock.close()
         e.close()

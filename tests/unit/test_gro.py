@@ -334,3 +334,66 @@ def test_coalescing_never_loses_reorders_or_alters_a_frame(frames: list[bytes]) 
     out = [seg for w in writes for seg in as_segmented(w)]
     assert [f for w in writes for f in w.frames] == frames
     assert [without_atomic_ip_id(f) for f in out] == [without_atomic_ip_id(f) for f in frames]
+
+
+# ---- checksums ----------------------------------------------------------------------------
+
+
+def corrupt(frame: bytes, at: int) -> bytes:
+    """A frame with one payload byte changed (as a bad link would), checksums left as sent."""
+    return frame[:at] + bytes([frame[at] ^ 0x5A]) + frame[at + 1 :]
+
+
+def test_a_run_with_a_bad_tcp_checksum_is_written_frame_by_frame_for_the_kernel_to_check() -> None:
+    """A plain channel's frames: one with a wrong checksum in the middle of a run must not be
+    handed over inside a super-frame marked 'checksum verified'."""
+    good = [tcp_frame(4, 1000 + i * 100, os.urandom(100), ip_id=i) for i in range(8)]
+    frames = [*good[:4], corrupt(good[4], 80), *good[5:]]
+    c = gro.Coalescer()
+    for f in frames:
+        c.add(f)
+    writes = c.flush()
+    assert [w.proto for w in writes] == [0] * 8  # every frame alone, unchanged, in order
+    assert [bytes(w.iov[1]) for w in writes] == frames
+    assert all(bytes(w.iov[0]) == gro.PLAIN for w in writes)
+
+
+def test_a_run_with_a_bad_ip_header_checksum_or_a_bad_udp_checksum_is_not_coalesced() -> None:
+    tcp = [tcp_frame(4, 1000 + i * 100, os.urandom(100), ip_id=i) for i in range(4)]
+    bad_ip = tcp[2][:24] + bytes([tcp[2][24] ^ 1]) + tcp[2][25:]  # its header checksum
+    assert len(writes_of([*tcp[:2], bad_ip, tcp[3]])) == 4
+    for v in (4, 6):
+        udp = [udp_frame(v, os.urandom(64), ip_id=i) for i in range(4)]
+        assert len(writes_of([*udp[:2], corrupt(udp[2], 70), udp[3]])) == 4
+        assert len(writes_of(udp)) == 1
+
+
+def test_frames_a_tag_vouched_for_are_coalesced_unchecked() -> None:
+    """A sealed channel's frames: the sender's tap gave them so; no check is needed."""
+    good = [tcp_frame(4, 1000 + i * 100, os.urandom(100), ip_id=i) for i in range(4)]
+    c = gro.Coalescer()
+    for f in good:
+        c.add(f, vouched=True)
+    (write,) = c.flush()
+    assert write.proto == gro.TCP
+
+
+def test_udp_without_a_checksum_is_never_coalesced_over_ipv6_either() -> None:
+    a = udp_frame(6, bytes(64))
+    at = 14 + 40 + 6
+    no_csum = a[:at] + b"\0\0" + a[at + 2 :]
+    assert len(writes_of([no_csum, no_csum, no_csum])) == 3
+
+
+@settings(deadline=None)
+@given(st.binary(min_size=1, max_size=1500), st.sampled_from([4, 6]), st.booleans())
+def test_checksums_ok_says_what_a_word_by_word_ones_complement_sum_says(
+    payload: bytes, v: int, udp: bool
+) -> None:
+    frame = udp_frame(v, payload) if udp else tcp_frame(v, 7, payload)
+    l4 = 34 if v == 4 else 54
+    proto = gro.UDP if udp else gro.TCP
+    assert gro.checksums_ok(frame, v, l4, proto)
+    i = len(frame) - 1 - len(payload) // 2
+    bad = corrupt(frame, i)
+    assert not gro.checksums_ok(bad, v, l4, proto)

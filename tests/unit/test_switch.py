@@ -15,7 +15,15 @@ from rrqctl.engine.channels import (
     State,
 )
 from rrqctl.engine.remotes import parse_remote
-from rrqctl.engine.switch import BROADCAST_HOLD, MAC_AGE, MAC_LIMIT, UNICAST_HOLD, Switch
+from rrqctl.engine.switch import (
+    BROADCAST_HOLD,
+    LOCAL_MAC_LIMIT,
+    MAC_AGE,
+    MAC_LIMIT,
+    MAC_SHARE,
+    UNICAST_HOLD,
+    Switch,
+)
 
 A = bytes.fromhex("02000000000a")
 B = bytes.fromhex("02000000000b")
@@ -125,19 +133,51 @@ def test_macs_age_out_after_300_seconds(sw) -> None:  # type: ignore[no-untyped-
     assert t.lookup(A) is None
 
 
-def test_a_flood_of_made_up_source_macs_fills_the_table_to_its_limit_only(sw) -> None:  # type: ignore[no-untyped-def]
+def made_up(n: int, base: int = 0x100) -> list[bytes]:
+    return [(0x020000000000 + base + i).to_bytes(6, "big") for i in range(n)]
+
+
+def test_a_flood_from_one_remote_takes_its_share_only(sw) -> None:  # type: ignore[no-untyped-def]
     s, local, r1, r2 = sw
     s.route(frame(BCAST, A), local, 0.0)  # A, behind the tap, learned before the flood
-    made_up = [(0x020000000000 + 0x100 + i).to_bytes(6, "big") for i in range(MAC_LIMIT + 100)]
-    refused = [m for m in made_up if isinstance(s.route(frame(BCAST, m), r1, 1.0), str)]
-    assert len(s.macs.entries) == MAC_LIMIT
-    assert refused == made_up[MAC_LIMIT - 1 :]  # A holds one place
-    assert s.route(frame(BCAST, B), r2, 2.0) == "mac-table-full"  # one more, from anywhere
-    assert s.route(frame(A, made_up[0]), r1, 2.0) == [local]  # known ones still switch
-    assert s.route(frame(made_up[0], A), local, 2.0) == [r1]
-    s.macs.expire(1.0 + MAC_AGE)  # the flood ages out; A and made_up[0] were seen at 2.0
-    assert len(s.macs.entries) == 2
-    assert s.route(frame(A, B), r2, 1.0 + MAC_AGE) == [local]  # learning again
+    flood = made_up(MAC_SHARE + 100)
+    refused = [m for m in flood if isinstance(s.route(frame(BCAST, m), r1, 1.0), str)]
+    assert len(s.macs.entries) == MAC_SHARE + 1
+    assert refused == flood[MAC_SHARE:]
+    assert s.route(frame(BCAST, B), r2, 2.0) == [local, r1]  # another remote still learns
+    assert s.route(frame(BCAST, C), local, 2.0) == [r1, r2]  # and the local end, always
+    assert s.route(frame(A, flood[0]), r1, 2.0) == [local]  # known ones still switch
+    assert s.route(frame(flood[0], A), local, 2.0) == [r1]
+    s.macs.expire(1.0 + MAC_AGE)  # the flood ages out; A, B, C and flood[0] were seen at 2.0
+    assert len(s.macs.entries) == 4
+    assert s.route(frame(BCAST, flood[1]), r1, 1.0 + MAC_AGE) == [local, r2]  # learning again
+
+
+def test_remotes_together_hold_at_most_the_limit_and_the_local_end_its_own_room() -> None:
+    s, local = Switch(), chan("tap", Kind.LOCAL)
+    remotes = [chan(f"r{i}", Kind.DOWNLINK) for i in range(MAC_LIMIT // MAC_SHARE + 1)]
+    for ch in (local, *remotes):
+        s.add(ch)
+    for i, r in enumerate(remotes):
+        for m in made_up(MAC_SHARE, base=0x100000 * (i + 1)):
+            s.route(frame(BCAST, m), r, 1.0)
+    assert len(s.macs.entries) == MAC_LIMIT  # the last remote found no room
+    assert s.route(frame(BCAST, made_up(1, base=0x900000)[0]), remotes[-1], 1.0) == "mac-table-full"
+    locals_ = made_up(LOCAL_MAC_LIMIT + 10, base=0xA00000)
+    refused = [m for m in locals_ if isinstance(s.route(frame(BCAST, m), local, 1.0), str)]
+    assert refused == locals_[LOCAL_MAC_LIMIT:]  # the local end's own room, full at its limit
+    s.remove(remotes[0])
+    assert s.macs.remote_total == MAC_LIMIT - MAC_SHARE
+    assert s.route(frame(BCAST, made_up(1, base=0x900000)[0]), remotes[-1], 1.0) != "mac-table-full"
+
+
+def test_a_mac_moving_to_a_remote_whose_share_is_full_is_refused(sw) -> None:  # type: ignore[no-untyped-def]
+    s, local, r1, r2 = sw
+    for m in made_up(MAC_SHARE):
+        s.route(frame(BCAST, m), r1, 0.0)
+    s.route(frame(BCAST, B), r2, 0.0)
+    assert s.route(frame(BCAST, B), r1, 100.0) == "mac-table-full"  # past its hold: a move
+    assert s.macs.lookup(B) is r2
 
 
 def test_uplink_heartbeats_every_30_seconds_from_the_start() -> None:
