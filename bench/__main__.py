@@ -102,6 +102,15 @@ def verdicts(results: dict[str, Result]) -> list[str]:
         ok = a >= factor * b if higher else a <= factor * b
         out.append(f"{'PASS' if ok else 'MISS'}  {what}: {a:.3f} vs {b:.3f} ({a / b:.2f}x)")
     for name in ("rrqctl-plain", "rrqctl-sealed"):
+        defaults = results.get(f"{name}-defaults")
+        if name in results and defaults is not None:
+            a, b = defaults.median("tcp1"), results[name].median("tcp1")
+            if a and b:
+                verdict = "PASS" if abs(a / b - 1) <= 0.10 else "MISS"
+                out.append(
+                    f"{verdict}  {name}, no MTU declared, TCP 1-stream within 10 % of MTU 1400: "
+                    f"{a:.0f} vs {b:.0f} ({a / b:.2f}x)"
+                )
         if name in results:
             rss = results[name].rss
             verdict = "PASS" if rss <= RSS_LIMIT_MB else "MISS"

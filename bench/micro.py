@@ -119,7 +119,8 @@ KEYS = Keys.from_keyfile(bytes(64))
 
 
 def engine(sealed: bool) -> tuple[Engine, Channel]:
-    e = Engine(EngineSettings(name="null0", port=3636, local="tap"), clock=lambda: 1.0)
+    settings = EngineSettings(name="null0", port=3636, local="tap", pmtu=False)  # no path here
+    e = Engine(settings, clock=lambda: 1.0)
     e.local = Channel(Kind.LOCAL, "null0", 0.0)
     e.switch.add(e.local)
     e.udp = NullUdp()  # type: ignore[assignment]

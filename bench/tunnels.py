@@ -54,13 +54,16 @@ def vxlan(lab: Lab) -> list[int]:
     return []
 
 
+def _key_suffix(lab: Lab) -> str:
+    """A new key file for the cable, as the =KEYFILE that follows a remote."""
+    path = lab.dir / "cable.key"
+    path.write_bytes(os.urandom(64))
+    path.chmod(0o600)
+    return f"={path}"
+
+
 def _rrqnet(lab: Lab, key: bool) -> list[int]:
-    suffix = ""
-    if key:
-        path = lab.dir / "cable.key"
-        path.write_bytes(os.urandom(64))
-        path.chmod(0o600)
-        suffix = f"={path}"
+    suffix = _key_suffix(lab) if key else ""
     pids = []
     for side in (0, 1):
         lab.run(side, "ip", "tuntap", "add", "dev", "ov0", "mode", "tap")
@@ -77,6 +80,34 @@ def _rrqnet(lab: Lab, key: bool) -> list[int]:
         ]
         pids.append(lab.spawn(side, argv, f"rrqnet{side}.log", {"RRQNET_CONTROL": "none"}).pid)
     return pids
+
+
+def _rrqctl_up(lab: Lab, key: bool) -> list[int]:
+    """A cable as a user makes one: a stanza with no MTU declared, `rrqctl up` (which sizes
+    the tap to the path, 1500 - 28 - 14 on this underlay, 32 less sealed)."""
+    suffix = _key_suffix(lab) if key else ""
+    pids = []
+    for side in (0, 1):
+        d = lab.dir / f"side{side}"
+        d.mkdir()
+        (d / "interfaces").write_text(
+            "iface ov0 inet manual\n    rrqnet_port 3636\n"
+            f"    rrqnet_remote {UNDERLAY[1 - side]}:3636{suffix}\n"
+        )
+        where = ["--interfaces", str(d / "interfaces"), "--run-dir", str(d / "run")]
+        where += ["--confd", str(d / "conf.d"), "--networkd-dir", str(d / "network")]
+        lab.run(side, sys.executable, "-m", "rrqctl", "up", "ov0", *where)
+        lab.run(side, "ip", "addr", "add", f"{OVERLAY[side]}/24", "dev", "ov0")
+        pids.append(int((d / "run" / "ov0.pid").read_text()))
+    return pids
+
+
+def rrqctl_plain_defaults(lab: Lab) -> list[int]:
+    return _rrqctl_up(lab, key=False)
+
+
+def rrqctl_sealed_defaults(lab: Lab) -> list[int]:
+    return _rrqctl_up(lab, key=True)
 
 
 def python_forwarder(lab: Lab) -> list[int]:
@@ -286,4 +317,6 @@ VARIANTS: dict[str, tuple[str, Setup]] = {
     "pyfwd": ("bare Python forwarder (floor)", python_forwarder),
     "rrqctl-plain": ("rrqctl plain (rrqnet-compatible)", rrqctl_plain),
     "rrqctl-sealed": ("rrqctl sealed (ChaCha20-Poly1305)", rrqctl_sealed),
+    "rrqctl-plain-defaults": ("rrqctl plain, no MTU declared", rrqctl_plain_defaults),
+    "rrqctl-sealed-defaults": ("rrqctl sealed, no MTU declared", rrqctl_sealed_defaults),
 }

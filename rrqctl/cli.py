@@ -43,7 +43,7 @@ class _Parser(argparse.ArgumentParser):
 
 def _common(p: argparse.ArgumentParser) -> None:
     from rrqctl.config.sources import DEFAULT_CONFD, DEFAULT_INTERFACES
-    from rrqctl.system.paths import DEFAULT_RUN_DIR
+    from rrqctl.system.paths import default_run_dir
 
     g = p.add_argument_group("where cables are declared and run")
     g.add_argument(
@@ -68,8 +68,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--run-dir",
         metavar="DIR",
-        default=DEFAULT_RUN_DIR,
-        help=f"pid files and control sockets (default {DEFAULT_RUN_DIR})",
+        default=default_run_dir(),
+        help=f"pid files and control sockets (default here: {default_run_dir()}; "
+        "/run/rrqnet/netns/NAME inside `ip netns exec NAME`)",
     )
 
 

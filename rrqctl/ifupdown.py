@@ -11,6 +11,7 @@ it; the unit does the tap, engine and dhclient): pre-up starts it, post-down sto
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 
 from rrqctl.config import hookenv
@@ -18,6 +19,7 @@ from rrqctl.config.sources import Sources, hook_cable
 from rrqctl.errors import ActionError, UsageError
 from rrqctl.plan import PHASE_STEPS, Step
 from rrqctl.system import host, notify, proc
+from rrqctl.system.names import check_names
 from rrqctl.system.paths import Paths
 from rrqctl.system.records import recorded_cable
 
@@ -62,7 +64,10 @@ def run_hook(env: Mapping[str, str], src: Sources, paths: Paths) -> int:
 
 def _systemd(call: hookenv.HookCall, src: Sources, paths: Paths, say: host.Say) -> int:
     if call.phase == "pre-up":
-        hook_cable(call, src)  # the same checks, said here with FILE:LINE, before anything starts
+        cable = hook_cable(call, src)  # the same checks, with FILE:LINE, before anything starts
+        check_names(
+            cable, paths, strict=True, warn=lambda w: print(f"rrqctl: {w}", file=sys.stderr)
+        )
         _systemctl("start", call.iface, say)
     elif call.phase == "post-down":
         _systemctl("stop", call.iface, say)
@@ -71,6 +76,10 @@ def _systemd(call: hookenv.HookCall, src: Sources, paths: Paths, say: host.Say) 
         if host.take_down_left(paths, call.iface, lambda: proc.read_pidfile(pidfile) is None):
             say(f"[#] rrqctl down {call.iface}   (its engine had died: nothing else took it down)")
     return 0
+
+
+def _warn(line: str) -> None:
+    print(f"rrqctl: {line}", file=sys.stderr)
 
 
 def _systemctl(verb: str, name: str, say: host.Say) -> None:

@@ -85,6 +85,15 @@ REMOTES = [
         "with the full prefix and a port it is an uplink.",
     ),
     *item(
+        "name:port[=keyfile], [name]:port[=keyfile]",
+        "A host name: an uplink to the address it resolves to (IPv4 only with -4), looked up "
+        "at start in a thread of its own, again every 5 minutes, and every 15 seconds while "
+        "the uplink goes unanswered (the next address of the name is tried then), so that a "
+        "peer that moves is followed without a restart. Its datagrams are taken from that "
+        "address and port only. rrqctl up and ifup refuse a name that does not resolve (unless "
+        "an earlier up resolved it); rrqnet, systemd and cron warn and keep trying.",
+    ),
+    *item(
         "-i mac[,mac]*",
         "After a remote: MAC addresses to ignore on that remote's channels, as source or "
         "destination, both ways.",
@@ -113,6 +122,26 @@ SEALED = para(
     "refused, and logged. Residual risk: right after an engine restarts, a handshake recorded in "
     "the last minutes can be replayed to it once; it gets a reply no bigger than itself and "
     "leads to no session.",
+)
+
+MTU = para(
+    "A frame crosses the cable as one UDP datagram, so it fits a path of MTU M when it is no "
+    "longer than M - 28 bytes over IPv4 (M - 48 over IPv6), 32 less on a sealed channel and "
+    "40 less on a sealed multicast channel. A tap that a cable declared for rrqctl makes "
+    "(rrqctl up, ifup, rrqnet@.service, rrqnet-cron) gets, unless rrqnet_mtu or MTUBytes= says "
+    "otherwise, the MTU whose frames (14 bytes of Ethernet header more) fit the route to every "
+    "remote: 1458 on a 1500-byte IPv4 path, 1426 sealed.",
+    "Such a cable's engine sends every datagram with DF set and learns each remote's path MTU "
+    "from the route, from EMSGSIZE and from ICMP (rrqctl status shows it, and the tap's MTU). A "
+    "frame from the tap too big for the path is answered as a router would: an ICMP "
+    "fragmentation-needed (IPv4 with DF) or packet-too-big (IPv6) back into the tap with the "
+    "MTU that fits, or, IPv4 without DF, sent on in IP fragments of its own that fit; each is "
+    "counted as too-big. No datagram is ever cut into IP fragments on the underlay. "
+    "rrqnet_mss_clamp also lowers the MSS of TCP SYNs crossing the cable, for hosts that do "
+    "not heed ICMP.",
+    "The rrqnet command keeps rrqnet(8)'s behaviour: it leaves the tap's MTU alone and lets "
+    "big datagrams fragment. With RRQNET_PMTU=1 it sends with DF and answers frames too big "
+    "as above.",
 )
 
 OPENSSL_IA32CAP = (
@@ -193,6 +222,12 @@ def rrqnet_page() -> str:
                     "Datagrams shorter than 12 bytes are heartbeats; longer ones are one frame each. Only "
                     "sources that a remote declaration admits are accepted. Everything dropped is counted "
                     "by reason (see rrqctl status).",
+                    "A remote is up only while something authentic arrives from it: a downlink answers "
+                    "each heartbeat (at most one a second), so an uplink hears from a live peer at least "
+                    "every 30 seconds. One not heard from for 60 seconds (two heartbeat intervals) is "
+                    "stale, with the reason as far as the engine can tell (no reply for N s; N datagrams "
+                    "from it refused since, and why); the change is logged once, and rrqctl check reports "
+                    "it and logs it once to syslog.",
                     "What the network can make the engine hold is bounded. The MAC table holds at most "
                     f"{MAC_LIMIT} addresses learned from remotes, {MAC_SHARE} of them from any one "
                     f"remote, and {LOCAL_MAC_LIMIT} learned from the tap, which no remote can take: "
@@ -208,13 +243,20 @@ def rrqnet_page() -> str:
             ("OPTIONS", [*para("Options must come in this order."), *options]),
             ("REMOTES", REMOTES),
             ("SEALED CHANNELS", SEALED),
+            ("MTU", MTU),
             (
                 "ENVIRONMENT",
                 [
                     *item(
                         "RRQNET_CONTROL",
                         "Path of the control socket (default /run/rrqnet/NAME.sock, "
-                        "NAME being the tap, or rrqnet-PORT); none for no socket.",
+                        "NAME being the tap, or rrqnet-PORT; inside a network namespace that "
+                        "ip netns named NS, /run/rrqnet/netns/NS/NAME.sock); none for no socket.",
+                    ),
+                    *item(
+                        "RRQNET_PMTU",
+                        "1: send with DF, learn each remote's path MTU, answer frames too big "
+                        "with ICMP (see MTU); 0, the default: let datagrams fragment, as upstream.",
                     ),
                     *item(
                         "RRQNET_FRESHNESS",
@@ -380,7 +422,9 @@ def rrqctl_page() -> str:
                     *item("--confd DIR", "rrqnet-cron's directory (default /etc/rrqnet/conf.d)."),
                     *item(
                         "--run-dir DIR",
-                        "Pid files, records and control sockets (default /run/rrqnet).",
+                        "Pid files, records and control sockets (default /run/rrqnet; inside a "
+                        "network namespace that ip netns named NS, /run/rrqnet/netns/NS, so that "
+                        "cables of one name in two namespaces never meet).",
                     ),
                 ],
             ),
@@ -482,9 +526,9 @@ def ifupdown_page() -> str:
                     ),
                     *para(
                         "A cable through host 111.222.33.44, port 3636, sealed with a shared key file; the engine "
-                        "uses an IPv4-only socket and logs at -v to /var/log/mynet0.log. UDP and IP headers add "
-                        "28 (IPv4) or 48 (IPv6) bytes to every frame, a sealed channel 32 more: an rrqnet_mtu of "
-                        "1400 keeps the datagrams of a 1500-byte path whole."
+                        "uses an IPv4-only socket and logs at -v to /var/log/mynet0.log. With no rrqnet_mtu, the "
+                        "tap is made with the MTU whose frames fit one datagram on the route to 111.222.33.44: "
+                        "on a 1500-byte path, 1500 - 28 (IPv4 and UDP) - 14 (Ethernet) - 32 (sealing) = 1426."
                     ),
                 ],
             ),

@@ -67,7 +67,8 @@ def _remote_json(r: Remote) -> dict[str, Any]:
     return {
         "declared": r.text(),
         "kind": r.kind,
-        "network": str(r.network),
+        "network": None if r.host else str(r.network),
+        **({"host": r.host} if r.host else {}),
         "port": r.port,
         "keyfile": r.keyfile,
         "ignore": [format_mac(m) for m in r.ignore],
@@ -155,6 +156,7 @@ class Cable(BaseModel):
     source: IPv4Address | IPv6Address | None = None
     verbosity: int = Field(default=0, ge=0, le=3)
     freshness: float = Field(default=600.0, ge=0)
+    mss_clamp: int | None = Field(default=None, ge=0, le=65495)  # 0: to what the path fits
     # host integration
     log: LogSpec | None = None
     nice: int | None = Field(default=None, ge=-20, le=19)
@@ -187,7 +189,7 @@ class Cable(BaseModel):
         if self.port is None and self.remotes:
             raise ValueError("remotes need a UDP port")
         if self.ipv4_only:
-            v6 = [r.text() for r in self.remotes if r.network.version == 6]
+            v6 = [r.text() for r in self.remotes if r.host is None and r.network.version == 6]
             if v6:
                 raise ValueError(f"-4 (IPv4 only) excludes the IPv6 remote {v6[0]}")
             if self.source is not None and self.source.version == 6:
@@ -278,6 +280,7 @@ FIELD_LABELS = {
     "mtu": "mtu",
     "verbosity": "log level",
     "freshness": "freshness",
+    "mss_clamp": "mss clamp",
 }
 
 

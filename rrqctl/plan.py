@@ -59,6 +59,7 @@ class Observed:
     bridge_exists: bool = True
     engine_pid: int | None = None
     dhclient_pid: int | None = None
+    fitting_mtu: int = 0  # the MTU whose frames fit one datagram to every remote (0: unknown)
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,7 @@ class Action:
     step: Step
     text: str  # the equivalent command, printed as "[#] text"
     undo: str = ""  # the command that undoes it ("" when nothing needs undoing)
+    value: str = ""  # what the step sets, where the cable does not say (the MTU that fits)
 
 
 @dataclass
@@ -103,17 +105,19 @@ def plan_up(
     name = cable.name
     out: list[Action] = []
 
-    def want(step: Step, text: str, undo: str = "") -> None:
+    def want(step: Step, text: str, undo: str = "", value: str = "") -> None:
         if step in steps:
-            out.append(Action(step, text, undo))
+            out.append(Action(step, text, undo, value))
 
     owns_link = cable.local == "tap" and cable.owner == "rrqctl"
     if owns_link and not seen.tap_exists:
         want(Step.TAP, f"ip tuntap add dev {name} mode tap", f"ip link del dev {name}")
     if owns_link and cable.mac and cable.mac != seen.tap_mac:
         want(Step.MAC, f"ip link set dev {name} address {cable.mac}")
-    if owns_link and cable.mtu and cable.mtu != seen.tap_mtu:
-        want(Step.MTU, f"ip link set dev {name} mtu {cable.mtu}")
+    # the MTU declared; else, on a tap made here, the one whose frames fit (engine/pmtu.py)
+    mtu = cable.mtu or (0 if seen.tap_exists else seen.fitting_mtu)
+    if owns_link and mtu and mtu != seen.tap_mtu:
+        want(Step.MTU, f"ip link set dev {name} mtu {mtu}", value=str(mtu))
     if owns_link and not seen.tap_up:
         want(Step.LINK_UP, f"ip link set dev {name} up", f"ip link set dev {name} down")
     if owns_link and cable.address is not None and str(cable.address) not in seen.tap_addresses:

@@ -156,7 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(USAGE)
         print("\nSee rrqnet(8). Environment: RRQNET_CONTROL=PATH|none (control socket),")
         print("RRQNET_FRESHNESS=SECONDS (how far a sealed handshake's date may be from this")
-        print("clock, 0 = not dated),")
+        print("clock, 0 = not dated), RRQNET_PMTU=1 (send with DF and learn each path's MTU),")
         print(f"OPENSSL_ia32cap (on x86 {cpucaps.NO_AVX512} unless set: OpenSSL's AVX2 code).")
         return 0
     if args and args[0] == "--version":
@@ -182,6 +182,10 @@ def _run(args: list[str]) -> int:
             raise _usage(
                 f"RRQNET_FRESHNESS must be a number of seconds, not '{freshness}'"
             ) from None
+    pmtu = os.environ.get("RRQNET_PMTU", "0")
+    if pmtu not in ("0", "1"):
+        raise _usage(f"RRQNET_PMTU must be 0 or 1, not '{pmtu}'")
+    settings = settings.with_pmtu(pmtu == "1")  # rrqnet(8) lets datagrams fragment
     return serve(settings, control=os.environ.get("RRQNET_CONTROL"), prog="rrqnet")
 
 

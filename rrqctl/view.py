@@ -56,7 +56,8 @@ def status_text(st: dict[str, Any]) -> str:
     else:
         rx = f"{local['rx_frames']} frames ({size(local['rx_bytes'])})"
         tx = f"{local['tx_frames']} frames ({size(local['tx_bytes'])})"
-        local_text = f"{local['kind']} {local['name']}: in {rx}, out {tx}"
+        mtu = f" (MTU {local['mtu']})" if local.get("mtu") else ""
+        local_text = f"{local['kind']} {local['name']}{mtu}: in {rx}, out {tx}"
     usage = ""
     if "rss_bytes" in st:  # an engine started before an upgrade may not say
         usage = f", {size(st['rss_bytes'])} resident, {st['cpu_seconds']:.1f} s CPU"
@@ -67,7 +68,7 @@ def status_text(st: dict[str, Any]) -> str:
     ]
     remotes = st["remotes"]
     if remotes:
-        rows = [["REMOTE", "KIND", "STATE", "SEALED", "HEARD", "IN", "OUT", "DROPPED"]]
+        rows = [["REMOTE", "KIND", "STATE", "SEALED", "PATH MTU", "HEARD", "IN", "OUT", "DROPPED"]]
         for r in remotes:
             rows.append(
                 [
@@ -75,6 +76,7 @@ def status_text(st: dict[str, Any]) -> str:
                     r["kind"],
                     r["state"],
                     "yes" if r["sealed"] else "no",
+                    str(r.get("path_mtu") or "-"),
                     ago(r["last_heard"]),
                     f"{r['rx_frames']} ({size(r['rx_bytes'])})",
                     f"{r['tx_frames']} ({size(r['tx_bytes'])})",
@@ -86,6 +88,11 @@ def status_text(st: dict[str, Any]) -> str:
         lines.append(
             "  remotes: none known yet (declared: " + (", ".join(st["declared"]) or "none") + ")"
         )
+    for u in st.get("unresolved", ()):  # an engine started before an upgrade does not say
+        lines.append(f"  {u['name']}: not resolved ({u['error']}); trying again every 15s")
+    stale = [r for r in remotes if r.get("stale_reason")]
+    for r in stale:
+        lines.append(f"  {r['name']} is {r['state']}: {r['stale_reason']}")
     macs = st["macs"]
     lines.append(f"  MACs learned: {len(macs)}")
     lines += table(

@@ -113,6 +113,7 @@ class Lab:
         self.dir = Path(tempfile.mkdtemp(prefix=f"{self.prefix}-", dir="/tmp"))
         self.hosts: list[str] = []
         self.procs: list[Proc] = []
+        self.cleanup_dirs: list[Path] = []  # made outside self.dir (a run dir per namespace)
 
     # ---- topology -------------------------------------------------------------------
 
@@ -383,7 +384,8 @@ class Lab:
                     os.kill(int(pid), signal.SIGKILL)
         for ns in reversed(self.hosts):
             subprocess.run(["ip", "netns", "del", ns], capture_output=True)
-        shutil.rmtree(self.dir, ignore_errors=True)
+        for d in [self.dir, *self.cleanup_dirs]:
+            shutil.rmtree(d, ignore_errors=True)
 
 
 def in_private_mounts(

@@ -125,6 +125,15 @@ def _freshness(value: str, v: Values) -> None:
         raise ValueError(f"'{value}' is not a number of seconds") from None
 
 
+def _mss_clamp(value: str, v: Values) -> None:
+    if value in ("yes", "auto"):
+        v["mss_clamp"] = 0
+    elif value.isdigit() and 536 <= int(value) <= 65495:
+        v["mss_clamp"] = int(value)
+    else:
+        raise ValueError(f"'{value}' is neither yes nor an MSS of 536..65495")
+
+
 OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec(
         "rrqnet_port",
@@ -138,8 +147,9 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec(
         "rrqnet_remote",
         "REMOTE [-i MAC[,MAC]*]",
-        "A remote as in rrqnet(8): a.b.c.d[/n][:port][=keyfile], addr[/n][=keyfile] or "
-        "[addr[/n]]:port[=keyfile]. Repeat the line for more remotes.",
+        "A remote as in rrqnet(8): a.b.c.d[/n][:port][=keyfile], addr[/n][=keyfile], "
+        "[addr[/n]]:port[=keyfile] or name:port[=keyfile] (a host name, resolved by the "
+        "engine, again when the remote falls silent). Repeat the line for more remotes.",
         "rrqnet_remote 10.0.0.2:3636=/etc/rrqnet/keys/mynet0.key",
         _remote,
         "Remote",
@@ -210,10 +220,20 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec(
         "rrqnet_mtu",
         "N",
-        "The tap's MTU (68..65521).",
+        "The tap's MTU (68..65521). Without it, a tap the cable makes gets the largest MTU "
+        "whose frames fit one datagram on the route to every remote (see rrqnet(8), MTU).",
         "rrqnet_mtu 1400",
         _int("mtu", 68, 65521),
         "MTUBytes",
+    ),
+    OptionSpec(
+        "rrqnet_mss_clamp",
+        "yes|MSS",
+        "Lower the MSS option of TCP SYNs crossing the cable: to what the path fits (yes), "
+        "or to MSS. For hosts behind the cable that do not answer to ICMP.",
+        "rrqnet_mss_clamp yes",
+        _mss_clamp,
+        "MSSClamp",
     ),
     OptionSpec(
         "rrqnet_freshness",

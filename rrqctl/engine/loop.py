@@ -12,20 +12,32 @@ import logging
 import os
 import queue
 import select
+import socket
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
-from rrqctl.engine import group, transport
+from rrqctl.engine import group, l3, pmtu, transport
 from rrqctl.engine.channels import HEARTBEAT_INTERVAL, Channel, Kind, State
-from rrqctl.engine.frames import ETH_HLEN, HEARTBEAT_MAX
+from rrqctl.engine.frames import ETH_HLEN, HEARTBEAT_MAX, MAX_FRAME
 from rrqctl.engine.gro import Coalescer
+from rrqctl.engine.handshake import TokenBucket
 from rrqctl.engine.peers import Peers
-from rrqctl.engine.ports import McastPort, SendError, SockKey, StdioPort, TapPort, UdpPort
+from rrqctl.engine.ports import (
+    McastPort,
+    SendError,
+    SockKey,
+    StdioPort,
+    TapPort,
+    UdpPort,
+    peer_ip,
+)
 from rrqctl.engine.remotes import Remote
+from rrqctl.engine.resolver import Answer, Resolver
 from rrqctl.engine.stats import Drops, RateLimitedLog, process_usage
 from rrqctl.engine.switch import Switch
+from rrqctl.system import tun
 
 if TYPE_CHECKING:
     from rrqctl.engine.settings import EngineSettings
@@ -42,10 +54,13 @@ DEFAULT_BATCH = 64
 # on a path of few steps, since each step of Python costs many times more just after a sleep.
 LONE_GAP = 0.001
 TPG_RANGE = (1461, 1477)
+ICMP_PER_SECOND = 1000.0  # answers to frames too big, at most (as a router's are limited)
+PMTU_EVERY = 30.0  # s: every remote's path MTU is asked of the kernel again
 TPG_SIZE = 1478
 
 # Drop reasons owned by the loop (the switch, peers and sessions have their own)
 RUNT = "runt"
+TOO_BIG = "too-big"  # a frame bigger than one datagram on the path carries
 TAP_DOWN = "tap-down"
 LOCAL_BUSY = "local-busy"
 SEND_ERROR = "send-error"
@@ -83,6 +98,10 @@ class Engine:
         self.mcast_rx: group.GroupReceiver | None = None  # a sealed group's other members
         self._ratelog = RateLimitedLog(self.log)
         self.peers = Peers(self.switch, self.drops, self.log, self._send_own, settings.freshness)
+        self.peers.on_added = self.measure
+        self._icmp_budget = TokenBucket(ICMP_PER_SECOND, ICMP_PER_SECOND)
+        self._mss4 = self._mss6 = 0  # clamp TCP SYNs' MSS to these (0: no clamping)
+        self._measured = 0.0
         self._periodic: list[list[Any]] = []  # [interval, fn, next_due]
         self._calls: queue.SimpleQueue[tuple[Callable[[], Any], Future[Any]]] = queue.SimpleQueue()
         self._wake = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
@@ -125,9 +144,14 @@ class Engine:
                 self.attach_local(StdioPort(*self._stdio_fds))
             if self.settings.port is not None:
                 self.udp = UdpPort(
-                    self.settings.port, self.settings.ipv4_only, self.settings.source
+                    self.settings.port,
+                    self.settings.ipv4_only,
+                    self.settings.source,
+                    df=self.settings.pmtu,
                 )
                 self.watch(self.udp.fileno(), self._on_udp)
+                family = socket.AF_INET if self.settings.ipv4_only else socket.AF_UNSPEC
+                self.peers.resolver = Resolver(family, self._resolved)
             if self.settings.multicast is not None:
                 self._open_multicast(now)
             self.peers.set_remotes(self.settings.remotes, self._family(), now)
@@ -159,6 +183,29 @@ class Engine:
             self.switch.add(self.local)
         self.watch(port.fileno(), self._on_local)
 
+    def measure(self, ch: Channel) -> None:
+        """ch's path MTU as the kernel knows it, and the largest frame that fits (pmtu.py)."""
+        if not self.settings.pmtu or ch.kind is Kind.LOCAL:
+            return
+        ip = peer_ip(ch.addr[0])
+        mtu = pmtu.path_mtu(ip)
+        ch.path_mtu = mtu
+        room = None if mtu is None else mtu - pmtu.ip_overhead(ip) - _overhead(ch)
+        ch.max_frame = room if room and room > ETH_HLEN else MAX_FRAME
+        self._clamp_to_paths()
+
+    def _clamp_to_paths(self) -> None:
+        clamp = self.settings.mss_clamp
+        if clamp:
+            self._mss4 = self._mss6 = clamp
+            return
+        rooms = [c.max_frame for c in self.switch.channels if c.max_frame < MAX_FRAME]
+        if clamp is None or not rooms:
+            self._mss4 = self._mss6 = 0
+            return
+        self._mss4 = min(rooms) - ETH_HLEN - 40  # IPv4 and TCP headers
+        self._mss6 = self._mss4 - 20
+
     def _family(self) -> int | None:
         return self.udp.family if self.udp is not None else None
 
@@ -170,6 +217,7 @@ class Engine:
         self.mcast_channel = ch
         self._seal_group()
         self.switch.add(ch)
+        self.measure(ch)
         self.watch(self.mcast.fileno(), self._on_mcast)
 
     def _seal_group(self) -> None:
@@ -181,7 +229,13 @@ class Engine:
         ch.group = sender = group.GroupSender(key)
         self.mcast_rx = group.GroupReceiver(key, sender.own, self.settings.freshness)
 
+    def _resolved(self, host: str, answer: Answer) -> None:
+        """(The resolver's thread) hand a lookup's answer to the loop."""
+        self.call(lambda: self.peers.resolved(host, answer, self.clock()))
+
     def close(self) -> None:
+        if self.peers.resolver is not None:
+            self.peers.resolver.close()
         for port in (self.local_port, self.udp, self.mcast):
             if port is not None:
                 port.close()
@@ -272,7 +326,17 @@ class Engine:
                 self._heartbeat(ch, now)
             elif ch.forgotten(now):
                 self.peers.forget(ch, "silent for 3 minutes")
+                continue
+            state = ch.state(now)
+            if state is not ch.reported:  # said once, as it changes ("is up" said on arrival)
+                if state is State.STALE:
+                    self.log.warning("%s %s is stale: %s", ch.kind, ch.name, ch.stale_reason(now))
+                ch.reported = state
         self.peers.tick(now)
+        if self.settings.pmtu and now - self._measured >= PMTU_EVERY:
+            self._measured = now
+            for ch in self.switch.channels:
+                self.measure(ch)
         if self.mcast_rx is not None:
             self.mcast_rx.expire(now)
         self.switch.macs.expire(now)
@@ -388,6 +452,7 @@ class Engine:
             # ch.heard(now) is these two lines, inlined: a call costs µs on a cold wake)
             ch.last_heard = now
             ch.fresh_until = now + ch.fresh_for
+            ch.refusals = 0
             ch.rx_frames += 1
             ch.rx_bytes += len(frame)
             self._forward_now(frame, ch, now)
@@ -470,7 +535,7 @@ class Engine:
         result = _plain_payload(data)
         if isinstance(result, str):
             self.drops.count(result)
-            ch.drop(result)
+            ch.refuse(result)
             return
         self._accept(ch, result, now, forward)
 
@@ -493,11 +558,10 @@ class Engine:
                 forward(data, ch, now)
                 hdr = self._to_tap_only(ch)
             elif n <= heartbeat_max:
-                ch.rx_heartbeats += 1
-                self.log.debug("heartbeat from %s", ch.name)
+                self._heartbeat_from(ch, now)
             else:
                 self.drops.count(RUNT)
-                ch.drop(RUNT)
+                ch.refuse(RUNT)
 
     def _to_tap_only(self, src: Channel) -> bytes | None:
         """The MAC header whose frames from src go to the local tap alone (the last decision)."""
@@ -511,6 +575,15 @@ class Engine:
             return self._rc_hdr
         return None
 
+    def _heartbeat_from(self, ch: Channel, now: float) -> None:
+        """A heartbeat: counted; a plain downlink answers it (a sealed one keeps alive by its
+        own timer), so the uplink at the far end knows it is heard."""
+        ch.rx_heartbeats += 1
+        self.log.debug("heartbeat from %s", ch.name)
+        if ch.peer is None and ch.answers_heartbeat(now):
+            self._send_own(ch, ch.addr, b"")
+            ch.tx_heartbeats += 1
+
     def _came_up(self, ch: Channel, now: float) -> None:
         self.log.info("%s %s is up", ch.kind, ch.name)
         if ch.kind is Kind.UPLINK:
@@ -520,12 +593,11 @@ class Engine:
         if ch.heard(now):
             self._came_up(ch, now)
         if not frame:
-            ch.rx_heartbeats += 1
-            self.log.debug("heartbeat from %s", ch.name)
+            self._heartbeat_from(ch, now)
             return
         if len(frame) < ETH_HLEN:
             self.drops.count(RUNT)
-            ch.drop(RUNT)
+            ch.refuse(RUNT)
             return
         ch.rx_frames += 1
         ch.rx_bytes += len(frame)
@@ -549,14 +621,17 @@ class Engine:
             result = self.mcast_rx.open(data, key, now)
             if isinstance(result, str):
                 self.drops.count(result)
-                ch.drop(result)
+                ch.refuse(result)
             else:
                 self._accept(ch, result, now, self._forward)
         self._flush()
 
     # ---- forwarding -----------------------------------------------------------------
 
-    def _forward(self, frame: bytes, src: Channel, now: float) -> None:
+    def _forward(self, frame: bytes, src: Channel, now: float) -> None:  # noqa: PLR0912
+        # HOT PATH, in one function on purpose: a call costs more than a branch here
+        if self._mss4:
+            frame = l3.clamp_mss(frame, self._mss4, self._mss6)
         # Frames of one flow come in runs: reuse the decision while nothing it rests on changed
         hdr = frame[:12]
         if (
@@ -575,6 +650,7 @@ class Engine:
         local = self.local
         out = self._out
         plain = not self.settings.tpg
+        n = len(frame)
         for ch in route:
             if ch is local:
                 gro = self._gro
@@ -582,6 +658,9 @@ class Engine:
                     gro.add(frame, src.sealed)
                 else:
                     self._write_local(frame)
+                continue
+            if n > ch.max_frame:
+                self._too_big(frame, src, ch, now, self._queue_one)
                 continue
             data = frame if plain and not ch.sealed else self._wire(frame, ch, now)
             if data is None:
@@ -591,12 +670,46 @@ class Engine:
             else:
                 queue.append(data)
             ch.tx_frames += 1
-            ch.tx_bytes += len(frame)
+            ch.tx_bytes += n
             if self._trace:
-                self.log.log(TRACE, "%d bytes %s -> %s", len(frame), src.name, ch.name)
+                self.log.log(TRACE, "%d bytes %s -> %s", n, src.name, ch.name)
+
+    def _queue_one(self, ch: Channel, frame: bytes, now: float) -> None:
+        """One frame for ch, queued for the flush (the cold path's way)."""
+        data = self._wire(frame, ch, now)
+        if data is not None:
+            self._out.setdefault(ch, []).append(data)
+            ch.tx_frames += 1
+            ch.tx_bytes += len(frame)
+
+    def _send_one(self, ch: Channel, frame: bytes, now: float) -> None:
+        """One frame for ch, sent at once (the cold path's way)."""
+        data = self._wire(frame, ch, now)
+        if data is not None and self._send(ch, [data]):
+            ch.tx_frames += 1
+            ch.tx_bytes += len(frame)
+
+    def _too_big(
+        self, frame: bytes, src: Channel, ch: Channel, now: float, send: Callable[..., None]
+    ) -> None:
+        """A frame that one datagram to ch cannot carry whole: counted, and answered as a
+        router would (l3.py) if it came from the local end: ICMP back into the tap, or
+        (IPv4 without DF) sent on in fragments that fit."""
+        self.drops.count(TOO_BIG)
+        ch.drop(TOO_BIG)
+        if src is not self.local or not self._icmp_budget.take(None, now):
+            return
+        what, frames = l3.answer_too_big(frame, ch.max_frame - ETH_HLEN)
+        for f in frames:
+            if what == "back":
+                self._write_local(f)
+            else:
+                send(ch, f, now)
 
     def _forward_now(self, frame: bytes, src: Channel, now: float) -> None:
         """A lone frame: decided afresh and sent or written at once, nothing queued."""
+        if self._mss4:
+            frame = l3.clamp_mss(frame, self._mss4, self._mss6)
         route = self.switch.route(frame, src, now)
         if isinstance(route, str):
             self._refused(frame, src, route)
@@ -605,6 +718,9 @@ class Engine:
         for ch in route:
             if ch is self.local:
                 self._write_local(frame)
+                continue
+            if len(frame) > ch.max_frame:
+                self._too_big(frame, src, ch, now, self._send_one)
                 continue
             data = frame if plain and not ch.sealed else self._wire(frame, ch, now)
             if data is None:
@@ -724,10 +840,17 @@ class Engine:
                 self.drops.count(SEND_ERROR)
 
     def _send_failed(self, ch: Channel, e: OSError, lost: int = 1) -> None:
-        """Count each datagram lost (a failed batch loses what it had not sent yet)."""
+        """Count each datagram lost (a failed batch loses what it had not sent yet). EMSGSIZE:
+        the kernel learned a smaller path MTU (ICMP from the path): learn it too."""
+        reason = SEND_ERROR
+        if e.errno == errno.EMSGSIZE and self.settings.pmtu:
+            reason = TOO_BIG
+            self.measure(ch)
         for _ in range(lost):
-            self.drops.count(SEND_ERROR)
-            ch.drop(SEND_ERROR)
+            self.drops.count(reason)
+            ch.drop(reason)
+        if reason == TOO_BIG:
+            return
         self._ratelog.warning(("send", ch.name, e.errno), "sending to %s: %s", ch.name, e.strerror)
 
     # ---- status ---------------------------------------------------------------------
@@ -746,6 +869,8 @@ class Engine:
         if local is not None and self.local_port is not None:
             local["name"] = self.local_port.name
             local["kind"] = self.local_port.kind
+            if isinstance(self.local_port, TapPort):
+                local["mtu"] = tun.get_mtu(self.local_port.name)
         return {
             "name": self.settings.name,
             "pid": os.getpid(),
@@ -754,6 +879,7 @@ class Engine:
             "port": self.settings.port,
             "local": local,
             "declared": [r.text() for r in self.remotes],
+            "unresolved": self.peers.unresolved(),
             "sealed_sessions": len(self.peers.sealing.sessions),
             "remotes": remotes,
             "mac_count": len(self.switch.macs.entries),

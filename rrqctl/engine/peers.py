@@ -16,6 +16,7 @@ from rrqctl.engine.channels import DOWNLINK_LIMIT, Channel, Kind
 from rrqctl.engine.handshake import BAD_TAG, TRANSPORT, UNFRESH, Keys
 from rrqctl.engine.ports import SockKey, peer_ip, sockaddr
 from rrqctl.engine.remotes import Remote, best_match, endpoint_name
+from rrqctl.engine.resolver import SILENT_AFTER, Answer, Name, Resolver
 from rrqctl.engine.sessions import NO_SESSION, SealedPeer, Sealing
 from rrqctl.engine.stats import Drops, RateLimitedLog
 from rrqctl.engine.switch import Switch
@@ -52,6 +53,10 @@ class Peers:
         self.keyfiles: dict[str, bytes] = {}
         self.keys: dict[str, Keys] = {}
         self.sealing = sealing or Sealing(freshness)
+        self.family: int | None = None  # the UDP socket's, once it is open
+        self.names: dict[str, Name] = {}  # host names in remotes, and what they resolve to
+        self.resolver: Resolver | None = None
+        self.on_added: Callable[[Channel], None] | None = None  # the engine measures its path
 
     # ---- declarations and keys ----------------------------------------------------------
 
@@ -69,16 +74,80 @@ class Peers:
     def set_remotes(self, remotes: tuple[Remote, ...], family: int | None, now: float) -> None:
         """Adopt a new list of declarations; channels of surviving ones keep their state."""
         self.remotes = remotes
+        self.family = family
         for ch in list(self.by_addr.values()):
             if ch.remote not in remotes:
                 self.forget(ch, "no longer declared")
+        hosts = {r.host for r in remotes if r.host is not None}
+        for host in list(self.names):
+            if host not in hosts:
+                del self.names[host]
         for r in remotes:
             if r.is_uplink and family is not None:
-                assert r.port is not None
-                key = sockaddr(r.address, r.port, family)
-                if key not in self.by_addr:
-                    name = endpoint_name(r.address, r.port)
-                    self.add(Channel(Kind.UPLINK, name, now, r, key))
+                self._uplink(r, family, now)
+
+    def _uplink(self, r: Remote, family: int, now: float) -> None:
+        """The channel of an uplink, at its address (a host name's, once it resolves)."""
+        assert r.port is not None
+        if r.host is None:
+            ip, name = r.address, endpoint_name(r.address, r.port)
+        else:
+            known = self.names.setdefault(r.host, Name(r.host))
+            if known.address is None:
+                self._ask(known, now)
+                return
+            ip, name = known.address, f"{r.host}:{r.port}"
+        key = sockaddr(ip, r.port, family)
+        if key not in self.by_addr:
+            self.add(Channel(Kind.UPLINK, name, now, r, key))
+
+    # ---- host names ---------------------------------------------------------------------
+
+    def _ask(self, name: Name, now: float) -> None:
+        if self.resolver is not None and name.asked != now:
+            name.asked = now
+            self.resolver.ask(name.host)
+
+    def _silent(self, host: str, now: float) -> bool:
+        """The uplink of host is unheard for a heartbeat and more (or not there at all)."""
+        for ch in self.by_addr.values():
+            if isinstance(ch.remote, Remote) and ch.remote.host == host:
+                return now - (ch.last_heard if ch.last_heard is not None else ch.created) >= (
+                    SILENT_AFTER
+                )
+        return True
+
+    def resolved(self, host: str, answer: Answer, now: float) -> None:
+        """(Loop thread) a lookup's answer: a name that moved takes its uplink with it."""
+        if self.resolver is not None:
+            self.resolver.done(host)
+        name = self.names.get(host)
+        if name is None:
+            return
+        before = name.address
+        if not name.take(answer, now, self._silent(host, now)):
+            if name.error is not None:
+                self.ratelog.warning(
+                    ("resolve", host), "%s does not resolve (%s): trying again", host, name.error
+                )
+            return
+        self.log.info("%s is at %s%s", host, name.address, f" (was {before})" if before else "")
+        for ch in list(self.by_addr.values()):
+            if isinstance(ch.remote, Remote) and ch.remote.host == host:
+                self.forget(ch, f"{host} moved to {name.address}")
+        if self.family is not None:
+            for r in self.remotes:
+                if r.host == host and r.is_uplink:
+                    self._uplink(r, self.family, now)
+
+    def unresolved(self) -> list[dict[str, str]]:
+        out = []
+        for r in self.remotes:
+            if r.host is not None and self.names.get(r.host, Name(r.host)).address is None:
+                known = self.names.get(r.host)
+                error = known.error if known is not None and known.error else "resolving"
+                out.append({"name": r.text(), "error": error})
+        return out
 
     def rekeyed(self, changed: set[str]) -> None:
         """Channels whose key file changed are forgotten (uplinks come back with new keys)."""
@@ -95,6 +164,8 @@ class Peers:
             self.downlinks[r] += 1
         self.by_addr[ch.addr] = ch
         self.switch.add(ch)
+        if self.on_added is not None:
+            self.on_added(ch)
         self.log.info("%s %s added%s", ch.kind, ch.name, " (sealed)" if ch.sealed else "")
 
     def forget(self, ch: Channel, why: str) -> None:
@@ -106,9 +177,20 @@ class Peers:
         self.switch.remove(ch)
         self.log.info("%s %s forgotten: %s", ch.kind, ch.name, why)
 
+    def _effective(self) -> list[Remote]:
+        """The declarations as they admit sources now: host names at their addresses."""
+        out = []
+        for r in self.remotes:
+            if r.host is None:
+                out.append(r)
+            elif (known := self.names.get(r.host)) is not None and known.address is not None:
+                out.append(r.at(known.address))
+        return out
+
     def declaration(self, key: SockKey) -> Remote | str:
         """The declaration that admits a new source, or the reason none does (counted)."""
-        decl = best_match(self.remotes, peer_ip(key[0]), key[1])
+        found = best_match(self._effective(), peer_ip(key[0]), key[1])
+        decl = None if found is None else found.declared()
         if decl is None:
             self.drops.count(NO_REMOTE)
             self.ratelog.info(
@@ -205,7 +287,7 @@ class Peers:
     def _refused(self, ch: Channel | None, reason: str, key: SockKey | None = None) -> None:
         self.drops.count(reason)
         if ch is not None:
-            ch.drop(reason)
+            ch.refuse(reason)
         if reason == UNFRESH:
             self.ratelog.warning(
                 ("unfresh", key or (ch and ch.addr)),
@@ -294,7 +376,11 @@ class Peers:
         self.send(ch, ch.addr, self.sealing.initiate(ch.peer, now))
 
     def tick(self, now: float) -> None:
-        """Once a second: sessions past their time, handshakes due, keepalives due."""
+        """Once a second: names to look up, sessions past their time, handshakes due,
+        keepalives due."""
+        for host, name in self.names.items():
+            if name.due(now, self._silent(host, now)):
+                self._ask(name, now)
         self.sealing.expire(now)
         for ch in list(self.by_addr.values()):
             peer = ch.peer

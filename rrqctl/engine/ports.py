@@ -17,11 +17,11 @@ from ipaddress import IPv4Address, IPv6Address
 
 from rrqctl.engine.frames import ETH_HLEN
 from rrqctl.engine.gro import PLAIN, VNET_HDR_LEN
+from rrqctl.engine.pmtu import set_df
 from rrqctl.engine.remotes import IPAddress, Multicast
 from rrqctl.system import tun
 
 # Linux socket options the socket module does not name
-IP_MTU_DISCOVER, IPV6_MTU_DISCOVER, PMTUDISC_DONT = 10, 23, 0
 UDP_SEGMENT, UDP_GRO = 103, 104  # UDP GSO (send many datagrams in one call) and GRO (receive them)
 GSO_MAX_SEGMENTS = 64
 GSO_MAX_BYTES = 65000
@@ -190,16 +190,22 @@ class UdpPort:
     size); received GRO batches are split back into datagrams. Peers see plain datagrams.
     """
 
-    def __init__(self, port: int, ipv4_only: bool = False, source: IPAddress | None = None) -> None:
+    def __init__(
+        self,
+        port: int,
+        ipv4_only: bool = False,
+        source: IPAddress | None = None,
+        *,
+        df: bool = False,
+    ) -> None:
+        """df: send with don't-fragment, and fail with EMSGSIZE past the path MTU (pmtu.py);
+        else let big datagrams fragment, as rrqnet does."""
         self.family = socket.AF_INET if ipv4_only else socket.AF_INET6
         s = socket.socket(self.family, socket.SOCK_DGRAM)
         try:
             if self.family == socket.AF_INET6:
                 s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-            # Let big frames fragment rather than fail with EMSGSIZE (as rrqnet does).
-            s.setsockopt(socket.IPPROTO_IP, IP_MTU_DISCOVER, PMTUDISC_DONT)
-            if self.family == socket.AF_INET6:
-                s.setsockopt(socket.IPPROTO_IPV6, IPV6_MTU_DISCOVER, PMTUDISC_DONT)
+            set_df(s, self.family, df)
             host = "" if source is None else sockaddr(source, port, self.family)[0]
             s.bind((host, port))
             s.setblocking(False)

@@ -3,14 +3,18 @@
     ipv4 block           a.b.c.d[/n][:port][=keyfile]
     plain ipv6 block     addr[/n][=keyfile]            (no port: a source mask only)
     bracketed ipv6       [addr[/n]][:port][=keyfile]
+    host name            name:port[=keyfile]  or  [name]:port[=keyfile]   (an uplink)
 
-A full-length prefix with a port is an uplink; anything else a downlink mask.
+A full-length prefix with a port is an uplink; anything else a downlink mask. A host name is
+an uplink to whatever address the name has: the engine resolves it (resolver.py) and admits
+its datagrams from that address and port only.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 
 from rrqctl.engine.frames import format_mac, parse_mac
@@ -18,6 +22,16 @@ from rrqctl.engine.frames import format_mac, parse_mac
 IPAddress = IPv4Address | IPv6Address
 IPNetwork = IPv4Network | IPv6Network
 MULTICAST_V4 = IPv4Network("224.0.0.0/4")
+UNRESOLVED = IPv4Network("0.0.0.0/32")  # a host name's network until it is resolved
+_HOSTNAME = re.compile(
+    r"^(?=.{1,253}\.?$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$"
+)
+
+
+def is_host_name(text: str) -> bool:
+    """A DNS name (RFC 1123), and not something that is meant as an IPv4 address."""
+    return bool(_HOSTNAME.match(text)) and not text.rstrip(".").replace(".", "").isdigit()
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,10 +42,25 @@ class Remote:
     port: int | None = None
     keyfile: str | None = None
     ignore: tuple[bytes, ...] = field(default=())
+    host: str | None = None  # a host name: network is then UNRESOLVED, or where it resolved
 
     @property
     def is_uplink(self) -> bool:
+        if self.host is not None:
+            return True
         return self.port is not None and self.network.prefixlen == self.network.max_prefixlen
+
+    @property
+    def resolved(self) -> bool:
+        return self.host is None or self.network != UNRESOLVED
+
+    def at(self, ip: IPAddress) -> Remote:
+        """A host name's declaration, resolved to ip."""
+        return replace(self, network=ipaddress.ip_network(ip))
+
+    def declared(self) -> Remote:
+        """The declaration as written (a resolved host name unresolved again)."""
+        return self if self.host is None else replace(self, network=UNRESOLVED)
 
     @property
     def kind(self) -> str:
@@ -46,10 +75,15 @@ class Remote:
         return self.network.network_address
 
     def admits(self, ip: IPAddress, port: int) -> bool:
+        if not self.resolved:
+            return False
         return ip in self.network and (self.port is None or self.port == port)
 
     def text(self) -> str:
         """The declaration as rrqnet(8) writes it (without the -i list)."""
+        if self.host is not None:
+            key = f"={self.keyfile}" if self.keyfile is not None else ""
+            return f"{self.host}:{self.port}{key}"
         net = self.network
         host = str(net.network_address)
         prefix = "" if net.prefixlen == net.max_prefixlen else f"/{net.prefixlen}"
@@ -135,19 +169,31 @@ def parse_remote(text: str, ignore: tuple[bytes, ...] = ()) -> Remote:
         inner, close, rest = decl[1:].partition("]")
         if not close:
             raise ValueError(f"'{decl}' has no closing ']'")
-        network = _network(inner, 6)
         if rest:
             if not rest.startswith(":"):
                 raise ValueError(f"unexpected '{rest}' after ']' (want ]:port)")
             port = parse_port(rest[1:])
+        if is_host_name(inner):
+            return _named(inner, port, keyfile, ignore)
+        network = _network(inner, 6)
     elif decl.count(":") >= 2:
         network = _network(decl, 6)
     else:
         addr, colon, port_text = decl.partition(":")
-        network = _network(addr, 4)
         if colon:
             port = parse_port(port_text)
+        if is_host_name(addr):
+            return _named(addr, port, keyfile, ignore)
+        network = _network(addr, 4)
     return Remote(network, port, keyfile, ignore)
+
+
+def _named(host: str, port: int | None, keyfile: str | None, ignore: tuple[bytes, ...]) -> Remote:
+    if port is None:
+        raise ValueError(
+            f"'{host}' is a host name: it needs a port (name:port); a mask is addresses only"
+        )
+    return Remote(UNRESOLVED, port, keyfile, ignore, host=host.rstrip(".") or host)
 
 
 def parse_ignore_list(text: str) -> tuple[bytes, ...]:
@@ -180,7 +226,8 @@ def parse_multicast(text: str) -> Multicast:
 def best_match(
     remotes: tuple[Remote, ...] | list[Remote], ip: IPAddress, port: int
 ) -> Remote | None:
-    """The declaration that admits (ip, port): longest prefix first, then declaration order."""
+    """The declaration that admits (ip, port): longest prefix first, then declaration order
+    (a resolved host name admits its address as a full-length prefix does)."""
     found: Remote | None = None
     for r in remotes:
         if r.admits(ip, port) and (found is None or r.network.prefixlen > found.network.prefixlen):

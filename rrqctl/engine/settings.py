@@ -31,6 +31,8 @@ class EngineSettings:
     source: IPAddress | None = None
     freshness: float = DEFAULT_FRESHNESS
     verbosity: int = 0
+    pmtu: bool = True  # DF set, path MTUs learned, frames too big answered (pmtu.py)
+    mss_clamp: int | None = None  # clamp TCP SYNs' MSS: to this, or (0) to what the path fits
 
     @property
     def keyfiles(self) -> list[str]:
@@ -41,6 +43,9 @@ class EngineSettings:
 
     def with_freshness(self, seconds: float) -> EngineSettings:
         return replace(self, freshness=seconds)
+
+    def with_pmtu(self, on: bool) -> EngineSettings:
+        return replace(self, pmtu=on)
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> EngineSettings:
@@ -63,4 +68,6 @@ class EngineSettings:
             source=ipaddress.ip_address(src) if src else None,
             freshness=float(d.get("freshness", DEFAULT_FRESHNESS)),
             verbosity=int(d.get("verbosity", 0)),
+            pmtu=bool(d.get("pmtu", True)),
+            mss_clamp=d.get("mss_clamp"),
         )

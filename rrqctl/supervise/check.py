@@ -208,9 +208,24 @@ class Checker:
             return self._undeclared(name, data, e)
         findings = self._findings(cable)
         report = Report(name, findings=findings)
+        if not self.dry_run:
+            self._log_uplink_changes(name, findings)
         if any(f.repair for f in findings) and not self.dry_run:
             self._repair(cable, report)
         return report
+
+    def _log_uplink_changes(self, name: str, findings: list[Finding]) -> None:
+        """An uplink that went stale, or came back, is logged once (not every minute)."""
+        stale = {f.reason.partition(" is ")[0]: f.reason for f in findings if f.check == "uplink"}
+        before = set(self.backoff.reported.get(name, ()))
+        for uplink in sorted(stale.keys() - before):
+            self.syslog.warning("%s: %s", name, stale[uplink])
+        for uplink in sorted(before - stale.keys()):
+            self.syslog.info("%s: %s is heard from again", name, uplink)
+        if stale:
+            self.backoff.reported[name] = sorted(stale)
+        else:
+            self.backoff.reported.pop(name, None)
 
     def _findings(self, cable: Cable) -> list[Finding]:
         seen = observe_cable(cable, self.paths)
@@ -237,7 +252,7 @@ class Checker:
                 for f in report.findings:
                     if f.check == "engine" and "does not answer" in f.reason:
                         host.stop_engine(self.paths, cable.name, None)
-                host.Up(cable, self.paths, say=lambda line: None).run()
+                host.Up(cable, self.paths, say=lambda line: None, strict_names=False).run()
             report.repaired = True
         except RrqError as e:
             report.failed = str(e).splitlines()[0]
@@ -318,6 +333,7 @@ def _syslog() -> logging.Logger:
     lg = logging.getLogger("rrqctl.check.syslog")
     if not lg.handlers:
         lg.propagate = False
+        lg.setLevel(logging.INFO)
         if os.path.exists("/dev/log"):
             h = logging.handlers.SysLogHandler(
                 "/dev/log", logging.handlers.SysLogHandler.LOG_DAEMON

@@ -92,20 +92,18 @@ def dhclient_findings(cable: WantedLink, running: bool) -> list[Finding]:
 
 
 def uplink_findings(status: dict[str, Any]) -> list[Finding]:
-    """Uplinks not heard from within 3 heartbeat intervals: reported, never 'repaired'."""
+    """Uplinks not heard from within 2 heartbeat intervals, and why as far as the engine can
+    tell: reported, never 'repaired' (a far-end or path problem)."""
     out = []
     for r in status.get("remotes", ()):
         if r["kind"] != "uplink" or r["state"] == "up":
             continue
         heard = r["last_heard"]
-        since = "never heard from" if heard is None else f"silent for {heard:.0f}s"
         if heard is None and status.get("uptime", 0) < UPLINK_STALE_AFTER:
             continue  # too early to say
-        out.append(
-            Finding(
-                "uplink", f"uplink {r['name']} {since} (a far-end or path problem)", repair=False
-            )
-        )
+        since = "never heard from" if heard is None else f"silent for {heard:.0f}s"
+        why = r.get("stale_reason") or since
+        out.append(Finding("uplink", f"uplink {r['name']} is {r['state']}: {why}", repair=False))
     return out
 
 
@@ -116,6 +114,7 @@ class Backoff:
     failures: dict[str, int] = field(default_factory=dict)
     next_try: dict[str, float] = field(default_factory=dict)
     attempts: dict[str, int] = field(default_factory=dict)
+    reported: dict[str, list[str]] = field(default_factory=dict)  # stale uplinks last logged
 
     def allows(self, key: str, now: float) -> bool:
         return now >= self.next_try.get(key, 0.0)

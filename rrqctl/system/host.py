@@ -19,6 +19,7 @@ from rrqctl.errors import ActionError
 from rrqctl.plan import Action, Record, Step, dhclient_argv, plan_down, plan_up
 from rrqctl.system import netlink, proc
 from rrqctl.system.locks import exclusive
+from rrqctl.system.names import check_names
 from rrqctl.system.observe import observe_cable
 from rrqctl.system.paths import UNIT_LOG_DIR, Paths
 from rrqctl.system.records import load_record, recorded_cable, save_record
@@ -58,13 +59,21 @@ def engine_command(cable: Cable, paths: Paths, ready_fd: int | str = "FD") -> li
 
 
 class Up:
-    """Bring one cable up, saying each step; on failure undo the steps done, in reverse."""
+    """Bring one cable up, saying each step; on failure undo the steps done, in reverse.
 
-    def __init__(self, cable: Cable, paths: Paths, say: Say = print) -> None:
+    strict_names: a host name in a remote that does not resolve (and has no known address)
+    stops it before anything is made; else it is a warning (cron's repairs)."""
+
+    def __init__(
+        self, cable: Cable, paths: Paths, say: Say = print, *, strict_names: bool = True
+    ) -> None:
         self.cable, self.paths, self.say = cable, paths, say
+        self.strict_names = strict_names
         _, self.record = load_record(paths, cable.name)
 
     def run(self, steps: Sequence[Step] = tuple(Step)) -> list[Action]:
+        if Step.ENGINE in steps and any(r.host for r in self.cable.remotes):
+            check_names(self.cable, self.paths, strict=self.strict_names, warn=_warn)
         seen = observe_cable(self.cable, self.paths)
         actions = plan_up(self.cable, seen, engine_command(self.cable, self.paths), steps)
         done: list[Action] = []
@@ -102,7 +111,7 @@ class Up:
         elif a.step is Step.MAC:
             netlink.set_mac(name, str(c.mac))
         elif a.step is Step.MTU:
-            netlink.set_mtu(name, int(c.mtu or 0))
+            netlink.set_mtu(name, int(a.value))
         elif a.step is Step.LINK_UP:
             netlink.set_up(name)
         elif a.step is Step.ADDRESS:
@@ -135,6 +144,10 @@ class Up:
             save_record(self.paths, self.cable, self.record)
         else:
             clear(self.paths, self.cable.name)
+
+
+def _warn(line: str) -> None:
+    print(f"rrqctl: {line}", file=sys.stderr)
 
 
 def start_engine(cable: Cable, paths: Paths) -> int:

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import socket
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from rrqctl.engine import pmtu
+from rrqctl.engine.group import OVERHEAD as GROUP_OVERHEAD
+from rrqctl.engine.resolver import lookup
+from rrqctl.engine.transport import OVERHEAD as SEALED_OVERHEAD
 from rrqctl.plan import Observed
 from rrqctl.system import linkstate, proc
 from rrqctl.system.paths import Paths
@@ -13,7 +19,28 @@ if TYPE_CHECKING:
 
 
 def observe_cable(cable: Cable, paths: Paths) -> Observed:
-    return observe(cable.name, paths, tap=cable.local == "tap", bridge=cable.bridge)
+    seen = observe(cable.name, paths, tap=cable.local == "tap", bridge=cable.bridge)
+    if cable.local == "tap" and not seen.tap_exists and cable.mtu is None:
+        seen = replace(seen, fitting_mtu=fitting_mtu(cable) or 0)
+    return seen
+
+
+def fitting_mtu(cable: Cable) -> int | None:
+    """The tap MTU whose largest frame fits one datagram on the route to every remote (the
+    multicast group's too), sealing's overhead counted (engine/pmtu.py)."""
+    rooms = []
+    for r in cable.remotes:
+        overhead = SEALED_OVERHEAD if r.keyfile else 0
+        if r.host is None:
+            rooms.append(pmtu.frame_room(pmtu.probe_address(r), overhead))
+        else:
+            answer = lookup(r.host, socket.AF_INET if cable.ipv4_only else socket.AF_UNSPEC)
+            if not isinstance(answer, str):
+                rooms.append(pmtu.frame_room(answer[0], overhead))
+    mc = cable.multicast
+    if mc is not None:
+        rooms.append(pmtu.frame_room(mc.group, GROUP_OVERHEAD if mc.keyfile else 0))
+    return pmtu.tap_mtu(rooms)
 
 
 def observe(name: str, paths: Paths, *, tap: bool = True, bridge: str | None = None) -> Observed:

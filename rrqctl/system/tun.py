@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import socket
 import struct
 
 TUN_PATH = "/dev/net/tun"
@@ -75,3 +76,19 @@ def set_vnet_hdr_size(fd: int, size: int) -> None:
 
 def set_offload(fd: int, flags: int) -> None:
     fcntl.ioctl(fd, TUNSETOFFLOAD, flags)
+
+
+SIOCGIFMTU = 0x8921
+
+
+def get_mtu(name: str) -> int | None:
+    """The MTU of interface name in this network namespace (None if there is none)."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        raw = fcntl.ioctl(s.fileno(), SIOCGIFMTU, struct.pack("16si20x", name.encode(), 0))
+    except (OSError, ValueError):
+        return None
+    finally:
+        s.close()
+    mtu: int = struct.unpack("16si20x", raw)[1]
+    return mtu

@@ -6,8 +6,9 @@ import json
 import subprocess
 import sys
 import time
+from pathlib import Path
 
-from tests.netlab import Lab, wait_for
+from tests.netlab import BIN, Lab, wait_for
 from tests.netns.test_peers import hosts_with_taps
 
 RECORDER = (
@@ -114,3 +115,28 @@ def test_a_kept_tap_fd_is_adopted_and_one_gone_stale_is_not(netlab: Lab) -> None
         "opened afresh": True,
     }
     assert "not adopting the tap kept for us" in out.stderr
+
+
+def test_two_engines_of_one_tap_name_in_two_namespaces_each_answer_for_themselves(
+    netlab: Lab,
+) -> None:
+    """No RRQNET_CONTROL, no --run-dir: the default places differ by network namespace."""
+    a, b = hosts_with_taps(netlab)
+    procs = {
+        ns: netlab.spawn(ns, [str(BIN / "rrqnet"), "-t", "tap0", "3636", addr], f"engine-{ns}")
+        for ns, addr in ((a, "10.77.0.2:3636"), (b, "10.77.0.1:3636"))
+    }
+    for ns in (a, b):
+        netlab.cleanup_dirs.append(Path("/run/rrqnet/netns") / ns)
+    assert netlab.ping(a, "10.88.0.2")
+    for ns, proc in procs.items():
+        status = subprocess.run(
+            ["ip", "netns", "exec", ns, str(BIN / "rrqctl"), "status", "tap0", "--json"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        st = json.loads(status.stdout)
+        st = st[0] if isinstance(st, list) else st
+        assert st["pid"] == proc.pid  # its own engine, not the other namespace's
+        assert Path(f"/run/rrqnet/netns/{ns}/tap0.sock").exists()

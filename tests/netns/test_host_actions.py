@@ -65,7 +65,10 @@ def test_up_pings_and_down_leaves_nothing(netlab: Lab) -> None:
     assert plan.splitlines()[0] == "[#] ip tuntap add dev mynet0 mode tap"
     assert "mynet0" not in netlab.links(a)  # plan changed nothing
     out = netlab.rrqctl(a, "up", "mynet0").stdout
-    assert out.startswith("[#] ip tuntap add dev mynet0 mode tap\n[#] ip link set dev mynet0 up\n")
+    assert out.startswith(  # the tap sized to the path: 1500 - 28 - 14 - 32 (sealed)
+        "[#] ip tuntap add dev mynet0 mode tap\n[#] ip link set dev mynet0 mtu 1426\n"
+        "[#] ip link set dev mynet0 up\n"
+    )
     assert out.endswith("mynet0 is up\n")
     netlab.ip(a, "addr", "add", "10.88.0.1/24", "dev", "mynet0")
     assert netlab.ping(a, "10.88.0.2")

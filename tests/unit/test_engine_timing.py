@@ -114,7 +114,10 @@ def test_short_datagrams_are_heartbeats_and_downlinks_are_forgotten_after_3_minu
         e._on_udp()
         (down,) = e.switch.channels
         assert (down.kind, down.rx_heartbeats, down.rx_frames) == ("downlink", 1, 0)
-        assert received(peer) == []  # downlinks are not greeted: the far end keeps them
+        assert received(peer) == [b""]  # answered: the uplink at the far end knows it is heard
+        peer.sendto(b"", ("127.0.0.1", e.udp.port))
+        e._on_udp()
+        assert received(peer) == []  # at most once a second (the clock stands)
         peer.sendto(b"x" * 12, ("127.0.0.1", e.udp.port))  # 12 bytes: not a heartbeat, a runt
         e._on_udp()
         assert e.drops.snapshot() == {"runt": 1}
@@ -140,7 +143,7 @@ def test_frames_flood_between_downlinks_of_a_pure_switch(peer: socket.socket) ->
         e._on_udp()
         peer.sendto(FRAME, ("127.0.0.1", e.udp.port))
         e._on_udp()
-        assert received(other) == [FRAME]  # byte for byte, plain
+        assert received(other) == [b"", FRAME]  # its heartbeat answered; then byte for byte
         assert received(peer) == []
     finally:
         other.close()
@@ -310,4 +313,44 @@ def test_forged_traffic_from_a_peers_address_never_keeps_it_out(tmp_path: Path) 
     finally:
         forger.close()
         c.sock.close()
+        e.close()
+
+
+def run_loop_for(e: Engine, seconds: float) -> None:
+    """The engine's real loop, stopped after `seconds` (threads hand it what they found)."""
+    import threading
+
+    threading.Timer(seconds, e.stop).start()
+    e.run()
+
+
+def test_an_uplink_given_by_name_is_resolved_off_the_loop_and_heartbeated(
+    peer: socket.socket,
+) -> None:
+    e = engine([f"localhost:{peer.getsockname()[1]}"], Clock())
+    try:
+        assert e.by_addr == {}  # nothing known before the resolver answers
+        assert [u["name"] for u in e.status()["unresolved"]] == [
+            f"localhost:{peer.getsockname()[1]}"
+        ]
+        run_loop_for(e, 0.3)
+        (ch,) = e.by_addr.values()
+        assert ch.addr == ("127.0.0.1", peer.getsockname()[1])
+        assert ch.name == f"localhost:{peer.getsockname()[1]}"
+        e.clock.t += 1.0  # type: ignore[attr-defined]
+        e._tick(e.clock())
+        assert received(peer) == [b""]  # its first heartbeat
+        assert e.status()["unresolved"] == []
+    finally:
+        e.close()
+
+
+def test_a_name_that_does_not_resolve_is_said_and_tried_again() -> None:
+    e = engine(["no-such-host.invalid:3636"], Clock())
+    try:
+        run_loop_for(e, 0.5)
+        (u,) = e.status()["unresolved"]
+        assert u["name"] == "no-such-host.invalid:3636" and u["error"] != "resolving"
+        assert e.by_addr == {}
+    finally:
         e.close()

@@ -39,17 +39,19 @@ def test_a_send_that_fails_part_way_says_how_many_were_not_sent(
     assert received(peer) == [SMALL, SMALL]  # what went before the failure did arrive
 
 
-def test_every_datagram_lost_on_a_send_error_is_counted() -> None:
+@pytest.mark.parametrize(("pmtu", "reason"), [(False, "send-error"), (True, "too-big")])
+def test_every_datagram_lost_on_a_send_error_is_counted(pmtu: bool, reason: str) -> None:
+    """(With path MTU discovery on, EMSGSIZE says the datagram was too big for the path.)"""
     cable = build_cable(
         {"name": "t", "port": free_port(), "local": "none", "ipv4_only": True, "remotes": []}
     )
-    e = Engine(cable.engine_settings())
+    e = Engine(cable.engine_settings().with_pmtu(pmtu))
     e.open()
     try:
         ch = Channel(Kind.DOWNLINK, "x", 0.0, None, ("127.0.0.1", 9))
         assert not e._send(ch, [SMALL] * 10 + [TOO_BIG] + [SMALL] * 53)
-        assert e.drops.snapshot() == {"send-error": 54}
-        assert ch.drops == {"send-error": 54}
+        assert e.drops.snapshot() == {reason: 54}
+        assert ch.drops == {reason: 54}
     finally:
         e.close()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ipaddress import ip_address
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -81,3 +82,54 @@ def test_generated_declarations_round_trip(ip, plen, port, key) -> None:  # type
     r = parse_remote(text)
     assert r.port == port and r.keyfile == key and r.network.prefixlen == plen
     assert parse_remote(r.text()) == r
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("peer.example.net:3636", "peer.example.net:3636"),
+        ("[peer.example.net]:3636=/k", "peer.example.net:3636=/k"),
+        ("peer:3636=/k", "peer:3636=/k"),
+        ("Peer-1.example.net.:3636", "Peer-1.example.net:3636"),
+    ],
+)
+def test_a_host_name_with_a_port_is_an_uplink_resolved_later(text: str, shown: str) -> None:
+    r = parse_remote(text)
+    assert (r.kind, r.host is not None, r.resolved, r.text()) == ("uplink", True, False, shown)
+    assert not r.admits(ip_address("0.0.0.0"), 3636)  # nothing, until it resolves
+    at = r.at(ip_address("10.0.0.7"))
+    assert at.admits(ip_address("10.0.0.7"), 3636) and not at.admits(ip_address("10.0.0.7"), 1)
+    assert at.declared() == r
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        ("peer.example.net", "'peer.example.net' is a host name: it needs a port"),
+        ("300.1.1.1:3636", "'300.1.1.1' is not an IPv4 address"),
+        ("-peer:3636", "'-peer' is not an IPv4 address"),
+        ("peer..net:3636", "'peer..net' is not an IPv4 address"),
+    ],
+)
+def test_what_is_neither_an_address_nor_a_host_name_says_so(text: str, error: str) -> None:
+    with pytest.raises(ValueError, match=error):
+        parse_remote(text)
+
+
+def test_host_names_in_every_format(tmp_path: Path) -> None:
+    from tests.configtree import load_tree
+
+    cfg = load_tree(
+        tmp_path,
+        {
+            "interfaces": "iface a0 inet manual\n  rrqnet_port 3601\n  rrqnet_remote a.test:1\n",
+            "network/b0.netdev": "[NetDev]\nName=b0\nKind=tap\n[X-RRQNet]\nPort=3602\n"
+            "Remote=[b.test]:2\n",
+            "conf.d/c0.conf": "TAP=c0\nPORT=3603\nVPN=( c.test:3 )\n",
+        },
+    )
+    assert [(n, [r.text() for r in cfg.cables[n].remotes]) for n in ("a0", "b0", "c0")] == [
+        ("a0", ["a.test:1"]),
+        ("b0", ["b.test:2"]),
+        ("c0", ["c.test:3"]),
+    ]

@@ -63,3 +63,36 @@ def test_frames_of_every_size_cross_a_sealed_tpg_cable(tmp_path: Path) -> None:
         b.close()
         p.close()
         q.close()
+
+
+def test_rrqnet_mss_clamp_lowers_the_mss_of_syns_crossing_the_engine() -> None:
+    """P -> engine (a switch, rrqnet_mss_clamp 1000) -> Q: a SYN's MSS arrives lowered."""
+    from tests.unit.test_l3 import l4_ok, syn
+
+    p, q = udp_socket(), udp_socket()
+    settings = build_cable(
+        {
+            "name": "t",
+            "port": free_port(),
+            "local": "none",
+            "ipv4_only": True,
+            "mss_clamp": 1000,
+            "remotes": [f"127.0.0.1:{p.getsockname()[1]}", f"127.0.0.1:{q.getsockname()[1]}"],
+        }
+    ).engine_settings()
+    e = Engine(settings)
+    e.open()
+    try:
+        pump(e)
+        received(p), received(q)
+        frame = b"\xff" * 6 + syn(4, 1460)[6:]  # broadcast: the switch floods it to Q
+        assert e.udp is not None
+        p.sendto(frame, ("127.0.0.1", e.udp.port))
+        pump(e)
+        (got,) = [d for d in received(q) if d]
+        i = got.index(bytes([2, 4]), 54)
+        assert int.from_bytes(got[i + 2 : i + 4], "big") == 1000 and l4_ok(got)
+    finally:
+        e.close()
+        p.close()
+        q.close()
