@@ -13,7 +13,7 @@ import os
 import sys
 import time
 
-from bench import paired
+from bench import paired, parsing
 from bench.lab import lab
 from bench.measure import Result, measure
 from bench.tunnels import VARIANTS
@@ -149,6 +149,9 @@ def main() -> int:
     if os.geteuid() != 0:
         print("bench: needs root (network namespaces, taps)", file=sys.stderr)
         return 2
+    if not args.only:
+        parsing.main()  # reading configurations: linear, and how fast
+        say("")
     names = args.only.split(",") if args.only else list(VARIANTS)
     results: dict[str, Result] = {name: Result() for name in names}
     t0 = time.monotonic()

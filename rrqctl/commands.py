@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from rrqctl.cli import exit_code, print_json
-from rrqctl.errors import ConfigError, ExitCode, Issue, NotRunningError, RrqError, UsageError
+from rrqctl.errors import ConfigError, ExitCode, NotRunningError, RrqError, UsageError
 
 Command = tuple[
     Callable[[argparse.Namespace], int], str, Callable[[argparse.ArgumentParser], None], bool
@@ -49,14 +49,13 @@ def cable_json(cable: Any) -> dict[str, Any]:
 def show(args: argparse.Namespace) -> int:
     cfg = load(args)
     names = [args.name] if args.name else cfg.names
-    if args.name and args.name not in cfg.names:
+    if args.name and args.name not in cfg.cables and args.name not in cfg.broken:
         cfg.get(args.name)  # raises: not a cable
-    errors: list[Issue] = []
-    for n in names:
-        errors += [i for i in cfg.issues_of(n) if i not in errors]
+    issues = {n: cfg.issues_of(n) for n in names} if cfg.broken or cfg.file_issues else {}
+    errors = list(dict.fromkeys(i for found in issues.values() for i in found))
     if not args.name:
         errors += [i for i in cfg.file_issues if i not in errors]
-    cables = [cfg.cables[n] for n in names if n in cfg.cables and not cfg.issues_of(n)]
+    cables = [cfg.cables[n] for n in names if n in cfg.cables and not issues.get(n)]
     if args.json:
         print_json(
             {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 
 class ExitCode(enum.IntEnum):
@@ -20,9 +21,9 @@ class ExitCode(enum.IntEnum):
     BUSY = 7  # another rrqctl holds the lock
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class Location:
-    """Where a configuration value came from: FILE:LINE (line 0 = the whole file)."""
+class Location(NamedTuple):
+    """Where a configuration value came from: FILE:LINE (line 0 = the whole file). A tuple:
+    every line of a configuration has one, and there may be hundreds of thousands."""
 
     file: str
     line: int = 0

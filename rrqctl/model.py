@@ -189,7 +189,7 @@ class Cable(BaseModel):
         if self.port is None and self.remotes:
             raise ValueError("remotes need a UDP port")
         if self.ipv4_only:
-            v6 = [r.text() for r in self.remotes if r.host is None and r.network.version == 6]
+            v6 = [r.text() for r in self.remotes if r.host is None and r.ip.version == 6]
             if v6:
                 raise ValueError(f"-4 (IPv4 only) excludes the IPv6 remote {v6[0]}")
             if self.source is not None and self.source.version == 6:

@@ -10,11 +10,14 @@ def table(rows: Sequence[Sequence[str]], indent: str = "  ") -> list[str]:
     """Left-aligned columns; the first row is the header."""
     if not rows:
         return []
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return [
-        indent + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
-        for r in rows
-    ]
+    widths = [max(map(len, column)) for column in zip(*rows, strict=True)]
+    if len(widths) == 3:  # (`rrqctl show`'s, once a cable: the short way)
+        w0, w1 = widths[0] + 2, widths[1] + 2
+        return [f"{indent}{a:<{w0}}{b:<{w1}}{c}".rstrip() for a, b, c in rows]
+    # each cell padded to its column's width and two spaces, but the last, left as it is
+    last = len(widths) - 1
+    formats = "".join(f"{{:<{w + 2}}}" for w in widths[:last]) + "{}"
+    return [(indent + formats.format(*r)).rstrip() for r in rows]
 
 
 def size(n: int) -> str:
@@ -116,20 +119,21 @@ def _cable_rows(c: Any) -> list[list[str]]:
         "port",
     )
     for i, r in enumerate(c.remotes):
-        notes = (
-            [r.kind]
-            + (["sealed"] if r.sealed else [])
-            + [f"ignores {len(r.ignore)} MACs"] * bool(r.ignore)
-        )
-        add("remote", f"{r.text()} ({', '.join(notes)})", f"remotes[{i}]")
+        notes = r.kind
+        if r.keyfile:
+            notes += ", sealed"
+        if r.ignore:
+            notes += f", ignores {len(r.ignore)} MACs"
+        add("remote", f"{r.text()} ({notes})", f"remotes[{i}]")
     if c.multicast is not None:
         add("multicast", c.multicast.text(), "multicast")
     flags = [f for f, on in (("-tpg", c.tpg), ("-4", c.ipv4_only)) if on]
-    flags += [
-        f"{o} {v}"
-        for o, v in (("-B", c.buffers), ("-T", c.threads), ("-S", c.source))
-        if v is not None
-    ]
+    if c.buffers is not None or c.threads is not None or c.source is not None:
+        flags += [
+            f"{o} {v}"
+            for o, v in (("-B", c.buffers), ("-T", c.threads), ("-S", c.source))
+            if v is not None
+        ]
     if flags:
         option_fields = ("tpg", "ipv4_only", "buffers", "threads", "source")
         add("options", " ".join(flags), next((f for f in option_fields if f in c.origins), ""))
@@ -151,12 +155,29 @@ def _cable_rows(c: Any) -> list[list[str]]:
 
 def show_text(cables: Sequence[Any]) -> str:
     """`rrqctl show`: each cable, its rrqnet command line, and where every value came from."""
+    import gc
+
+    gc.disable()  # (many short strings, no cycles: see config/sources.py load)
+    try:
+        return _show_text(cables)
+    finally:
+        gc.freeze()
+        gc.enable()
+
+
+def _show_text(cables: Sequence[Any]) -> str:
     out: list[str] = []
+    header = ["SETTING", "VALUE", "FROM"]
     for c in cables:
         owner = ", tap/bridge/DHCP owned by systemd-networkd" if c.owner == "networkd" else ""
         start = f", started by ifup ({'/'.join(c.start)})" if c.start else ""
-        out.append(f"{c.name}: {c.kind} cable declared at {c.origin}{owner}{start}")
-        out.append("  engine: " + " ".join(c.rrqnet_argv()))
-        out += table([["SETTING", "VALUE", "FROM"], *_cable_rows(c)])
-        out.append("")
+        rows = _cable_rows(c)
+        w0 = max(7, *[len(r[0]) for r in rows]) + 2  # "SETTING": 7
+        w1 = max(5, *[len(r[1]) for r in rows]) + 2  # "VALUE": 5
+        out.append(
+            f"{c.name}: {c.kind} cable declared at {c.origin}{owner}{start}\n"
+            f"  engine: {' '.join(c.rrqnet_argv())}\n"
+            + "\n".join([f"  {a:<{w0}}{b:<{w1}}{f}".rstrip() for a, b, f in [header, *rows]])
+            + "\n"
+        )
     return "\n".join(out).rstrip()

@@ -49,3 +49,6 @@ if [ ! -e "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e ".$extra"
   touch "$stamp"
 fi
+# Byte-compile the package: this environment may set PYTHONDONTWRITEBYTECODE, and without
+# .pyc files every rrqctl command (cron's check each minute) compiles its modules again.
+"$VENV/bin/python" -m compileall -q rrqctl >/dev/null

@@ -11,7 +11,9 @@ from __future__ import annotations
 import glob
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from rrqctl.config.options import Setting
 from rrqctl.errors import Issue, Location
@@ -20,7 +22,7 @@ RUN_PARTS_NAME = re.compile(r"^[a-zA-Z0-9_-]+$")
 LIST_KEYWORDS = ("auto", "rename", "no-auto-down", "no-scripts")
 
 
-@dataclass
+@dataclass(slots=True)
 class Iface:
     name: str
     family: str | None
@@ -47,17 +49,31 @@ class Interfaces:
     lists: dict[str, list[tuple[str, Location]]] = field(default_factory=dict)  # rename, no-*
     files: list[str] = field(default_factory=list)
     issues: list[Issue] = field(default_factory=list)
+    # indexes, made on first use once reading is done: every lookup by name is then O(1)
+    _by_name: dict[str, list[Iface]] | None = field(default=None, repr=False, compare=False)
+    _classes: dict[str, list[str]] | None = field(default=None, repr=False, compare=False)
+    _patterns: list[tuple[str, str]] = field(default_factory=list, repr=False, compare=False)
 
     def names(self) -> list[str]:
-        return list(dict.fromkeys(i.name for i in self.ifaces))
+        return list(self._stanzas_by_name())
+
+    def _stanzas_by_name(self) -> dict[str, list[Iface]]:
+        if self._by_name is None:
+            self._by_name = {}
+            for i in self.ifaces:
+                self._by_name.setdefault(i.name, []).append(i)
+        return self._by_name
 
     def stanzas(self, name: str) -> list[Iface]:
-        return [i for i in self.ifaces if i.name == name]
+        return self._stanzas_by_name().get(name, [])
 
     def options(self, name: str) -> list[Setting]:
         """All options for name: inherited ones first, then each stanza's own, in file order."""
+        stanzas = self.stanzas(name)
+        if len(stanzas) == 1 and stanzas[0].inherits is None:
+            return stanzas[0].options  # the usual case (the caller only reads it)
         out: list[Setting] = []
-        for stanza in self.stanzas(name):
+        for stanza in stanzas:
             out += self._inherited(stanza, {name})
             out += stanza.options
         return out
@@ -76,18 +92,28 @@ class Interfaces:
         """The allow- classes that name (or a pattern matching it) is listed in."""
         from fnmatch import fnmatchcase
 
-        found = []
-        for cls, entries in self.allow.items():
-            for entry, _ in entries:
-                pattern = entry.partition("=")[0]
-                if entry == name or (pattern.startswith("/") and fnmatchcase(name, pattern[1:])):
-                    found.append(cls)
-                    break
-        return found
+        if self._classes is None:  # made once: names as listed, and the patterns apart
+            self._classes, self._patterns = {}, []
+            for cls, entries in self.allow.items():
+                for entry, _ in entries:
+                    pattern = entry.partition("=")[0]
+                    if pattern.startswith("/"):
+                        self._patterns.append((cls, pattern[1:]))
+                    listed = self._classes.setdefault(entry, [])
+                    if cls not in listed:
+                        listed.append(cls)  # (in the order of self.allow, as the loop goes)
+        listed = self._classes.get(name, [])
+        if not self._patterns:
+            return list(listed)
+        found = set(listed)
+        found.update(cls for cls, p in self._patterns if fnmatchcase(name, p))
+        return [cls for cls in self.allow if cls in found]
 
 
 class _Reader:
     """One pass over a file and what it sources; appends to `into`."""
+
+    _handlers: ClassVar[dict[str, Callable[[_Reader, Location, list[str]], None]]]
 
     def __init__(self, into: Interfaces) -> None:
         self.out = into
@@ -108,25 +134,30 @@ class _Reader:
             return
         self.out.files.append(path)
         self.current = None
+        handlers = self._handlers
         for line_no, line in logical_lines(text):
+            keyword, *more = line.split(None, 1)
+            cur = self.current
+            # the usual line, an option of an iface stanza, in fewest steps (a big file has
+            # hundreds of thousands); anything else goes by line()
+            if more and isinstance(cur, Iface) and keyword not in handlers:
+                value = more[0].strip()
+                if value and keyword not in LIST_KEYWORDS and not keyword.startswith("allow-"):
+                    cur.options.append(Setting(keyword, value, Location(path, line_no)))
+                    continue
             self.line(Location(path, line_no), line)
         self.current = None
 
     def line(self, loc: Location, line: str) -> None:
-        words = line.split()
-        keyword = words[0]
-        handler = {
-            "iface": self._iface,
-            "mapping": self._mapping,
-            "source": self._source,
-            "source-directory": self._source_directory,
-        }.get(keyword)
+        keyword, *more = line.split(None, 1)
+        rest = more[0] if more else ""
+        handler = self._handlers.get(keyword)
         if handler is not None:
-            handler(loc, words[1:])
+            handler(self, loc, rest.split())
         elif keyword in LIST_KEYWORDS or keyword.startswith("allow-"):
-            self._list(loc, keyword, words[1:])
+            self._list(loc, keyword, rest.split())
         else:
-            self._option(loc, keyword, line.strip()[len(keyword) :].strip())
+            self._option(loc, keyword, rest.strip())
 
     def _iface(self, loc: Location, args: list[str]) -> None:
         inherits = None
@@ -160,9 +191,11 @@ class _Reader:
             self.out.issues.append(Issue(loc, f"{keyword} needs at least one interface name"))
         if keyword in ("auto", "allow-auto") or keyword.startswith("allow-"):
             cls = "auto" if keyword in ("auto", "allow-auto") else keyword.removeprefix("allow-")
-            self.out.allow.setdefault(cls, []).extend((n, loc) for n in names)
+            entries = self.out.allow.setdefault(cls, [])
         else:
-            self.out.lists.setdefault(keyword, []).extend((n, loc) for n in names)
+            entries = self.out.lists.setdefault(keyword, [])
+        for n in names:
+            entries.append((n, loc))
 
     def _option(self, loc: Location, name: str, value: str) -> None:
         cur = self.current
@@ -212,8 +245,22 @@ class _Reader:
                     self.read_file(path, loc)
 
 
+_Reader._handlers = {
+    "iface": _Reader._iface,
+    "mapping": _Reader._mapping,
+    "source": _Reader._source,
+    "source-directory": _Reader._source_directory,
+}
+
+
 def logical_lines(text: str) -> list[tuple[int, str]]:
     """(first line number, text) of each non-blank, non-comment line, continuations joined."""
+    if "\\" not in text:  # no continuation anywhere: the common case, in one pass
+        return [
+            (n, raw)
+            for n, raw in enumerate(text.splitlines(), start=1)
+            if (s := raw.lstrip()) and s[0] != "#"
+        ]
     out: list[tuple[int, str]] = []
     buf: str | None = None
     start = 0

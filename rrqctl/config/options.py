@@ -7,9 +7,10 @@ and the man pages all read this table.
 from __future__ import annotations
 
 import difflib
+import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from rrqctl.engine.remotes import parse_ignore_list, parse_multicast, parse_port, parse_remote
 from rrqctl.errors import Issue, Location, UsageError
@@ -250,6 +251,7 @@ BY_NETWORKD = {o.networkd: o for o in OPTIONS}
 MARKER = "rrqnet_port"
 
 
+@functools.cache
 def normalize(name: str) -> str:
     """ifupdown treats rrqnet-port and rrqnet_port alike (both become IF_RRQNET_PORT)."""
     return name.replace("-", "_").lower()
@@ -260,9 +262,9 @@ def did_you_mean(name: str, known: Iterable[str]) -> str:
     return f"; did you mean {close[0]}?" if close else ""
 
 
-@dataclass(frozen=True)
-class Setting:
-    """One option as written somewhere: name, value, and where."""
+class Setting(NamedTuple):
+    """One option as written somewhere: name, value, and where (a tuple: a big interfaces
+    file has hundreds of thousands)."""
 
     name: str
     value: str
@@ -288,24 +290,33 @@ def cable_values(
             )
             continue
         seen[s.name] = s.loc
-        before = {k: (list(v) if isinstance(v, list) else v) for k, v in values.items()}
+        before = values.copy()  # lists only grow: their lengths say what was there
+        lengths = {k: len(v) for k, v in before.items() if type(v) is list} if before else {}
         try:
             spec.apply(s.value, values)
         except ValueError as e:
             values.clear()
             values.update(before)
+            for k, n in lengths.items():
+                del values[k][n:]
             issues.append(Issue(s.loc, f"{label(spec)}: {e}"))
             continue
         if s.loc is not None:
-            _record(origins, before, values, s.loc)
+            _record(origins, before, lengths, values, s.loc)
     return values, origins, issues
 
 
-def _record(origins: dict[str, Location], before: Values, after: Values, loc: Location) -> None:
+def _record(
+    origins: dict[str, Location],
+    before: Values,
+    lengths: dict[str, int],
+    after: Values,
+    loc: Location,
+) -> None:
     """Note loc as the origin of every field this setting set (list items by index)."""
     for key, value in after.items():
-        if isinstance(value, list):
-            for i in range(len(before.get(key, ())), len(value)):
+        if type(value) is list:
+            for i in range(lengths.get(key, 0), len(value)):
                 origins[f"{key}[{i}]"] = loc
             origins.setdefault(key, loc)
         elif key not in before or before[key] != value:

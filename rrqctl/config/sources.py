@@ -7,12 +7,15 @@ A cable whose declaration has errors is 'broken': asking for it raises them all.
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import gc
 import os
 import stat
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rrqctl.config import confd, eni, hookenv, networkd
 from rrqctl.config.hookenv import HookCall
@@ -84,11 +87,34 @@ class UnknownCableError(NotRunningError):
 
 
 def load(src: Sources) -> Config:
+    """Every cable declared in src, and what is wrong with the others. Linear in the size of
+    the configuration (tens of thousands of stanzas in a second or two)."""
+    with _no_gc():
+        return _load(src)
+
+
+@contextlib.contextmanager
+def _no_gc() -> Iterator[None]:
+    """Reading makes many objects and no cycles worth collecting: the cyclic collector, run
+    every few hundred allocations, would scan the growing heap again and again (40 % of the
+    time of a big file). What was read is frozen out of its reach after."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if was:
+            gc.enable()
+
+
+def _load(src: Sources) -> Config:
     cfg = Config()
     declared: dict[str, list[tuple[Cable | None, Location]]] = {}
     for name, cable, found, where in _all(src, cfg):
-        cfg.warnings += [i for i in found if i.warning]
-        issues = [i for i in found if not i.warning]
+        issues: list[Issue] = []
+        for i in found:
+            (cfg.warnings if i.warning else issues).append(i)
         declared.setdefault(name, []).append((cable, where))
         cfg.kinds.setdefault(name, cable.kind if cable is not None else _kind_of(where, src))
         if issues:
@@ -104,8 +130,9 @@ def load(src: Sources) -> Config:
             cfg.cables.pop(name, None)
     if cfg.cables:
         _drop_clashing(cfg)
+    stat_of = functools.cache(_stat)  # one key file, many cables: looked at once
     for c in list(cfg.cables.values()):
-        errors, warnings = check_keyfiles(c)
+        errors, warnings = check_keyfiles(c, stat_of)
         cfg.warnings += warnings
         if errors:
             cfg.broken.setdefault(c.name, []).extend(errors)
@@ -162,9 +189,8 @@ def interfaces_cables(ifs: eni.Interfaces) -> Iterable[Found]:
         if name in templates and not any(normalize(s.name) == MARKER for s in settings):
             continue  # a template: its options count where it is inherited
         where = ifs.stanzas(name)[0].loc
-        cable, issues = cable_from_settings(name, settings, where, "interfaces")
-        if cable is not None:
-            cable = cable.model_copy(update={"start": tuple(ifs.classes(name))})
+        start: dict[str, object] = {"start": tuple(ifs.classes(name))}
+        cable, issues = cable_from_settings(name, settings, where, "interfaces", extra=start)
         yield name, cable, issues, where
 
 
@@ -183,7 +209,7 @@ def cable_from_settings(
     for s in settings:
         opt = normalize(s.name)
         if opt in BY_NAME:
-            known.append(Setting(opt, s.value, s.loc))
+            known.append(s if opt == s.name else Setting(opt, s.value, s.loc))
         else:
             issues.append(Issue(s.loc, f"unknown option {s.name}" + did_you_mean(opt, BY_NAME)))
     say = label or (lambda o: o.name)
@@ -199,16 +225,25 @@ def cable_from_settings(
     issues += more
     if issues:
         return None, sorted(issues, key=_line)
-    values.update({"name": name, "kind": kind, **(extra or {})})
+    values["name"] = name
+    values["kind"] = kind
+    if extra:
+        values.update(extra)
     if where is not None:
         values["origin"] = str(where)
         origins[""] = where
-    from rrqctl.model import build_cable
-
     try:
-        return build_cable(values, origins), []
+        return _build_cable()(values, origins), []
     except ConfigError as e:
         return None, e.issues
+
+
+@functools.cache
+def _build_cable() -> Callable[[dict[str, Any], dict[str, Location]], Cable]:
+    """model.build_cable, imported on first use (pydantic: only once there is a cable)."""
+    from rrqctl.model import build_cable
+
+    return build_cable
 
 
 def hook_cable(call: HookCall, src: Sources) -> Cable:
@@ -358,15 +393,28 @@ def _verbosity(word: str) -> int:
 # ---- key files ------------------------------------------------------------------------
 
 
-def check_keyfiles(cable: Cable) -> tuple[list[Issue], list[Issue]]:
-    """Key files exist, are regular files, and are not world-readable (group: a warning)."""
+StatOf = Callable[[str], "os.stat_result | OSError"]
+
+
+def _stat(path: str) -> os.stat_result | OSError:
+    try:
+        return os.stat(path)
+    except OSError as e:
+        return e
+
+
+def check_keyfiles(cable: Cable, stat_of: StatOf = _stat) -> tuple[list[Issue], list[Issue]]:
+    """Key files exist, are regular files, are neither readable nor writable by every user (a
+    warning if readable by the group) and nor is their directory writable by every user."""
     errors: list[Issue] = []
     warnings: list[Issue] = []
     for i, r in enumerate(cable.remotes):
         if r.keyfile:
-            _check_key(r.keyfile, _loc(cable.where(f"remotes[{i}]")), errors, warnings)
+            where = functools.partial(cable.where, f"remotes[{i}]")
+            _check_key(r.keyfile, where, errors, warnings, stat_of)
     if cable.multicast is not None and cable.multicast.keyfile:
-        _check_key(cable.multicast.keyfile, _loc(cable.where("multicast")), errors, warnings)
+        where = functools.partial(cable.where, "multicast")
+        _check_key(cable.multicast.keyfile, where, errors, warnings, stat_of)
     return errors, warnings
 
 
@@ -374,20 +422,55 @@ def _loc(text: str | None) -> Location | None:
     return Location.parse(text) if text else None
 
 
-def _check_key(path: str, loc: Location | None, errors: list[Issue], warnings: list[Issue]) -> None:
+def _check_key(
+    path: str,
+    where: Callable[[], str | None],
+    errors: list[Issue],
+    warnings: list[Issue],
+    stat_of: StatOf,
+) -> None:
+    """(where: the FILE:LINE of the declaration, asked only if there is something to say)"""
+    st = stat_of(path) if os.path.isabs(path) else None
+    if isinstance(st, os.stat_result) and _key_is_fine(path, st, stat_of):
+        return
+    loc = _loc(where())
     if not os.path.isabs(path):
         errors.append(Issue(loc, f"key file {path} must be an absolute path"))
         return
-    try:
-        st = os.stat(path)
-    except OSError as e:
-        errors.append(Issue(loc, f"key file {path}: {e.strerror}"))
+    st = stat_of(path)
+    if isinstance(st, OSError):
+        errors.append(Issue(loc, f"key file {path}: {st.strerror}"))
         return
+    folder = os.path.dirname(path)
+    dir_st = stat_of(folder)
+    open_dir = not isinstance(dir_st, OSError) and dir_st.st_mode & stat.S_IWOTH
     if not stat.S_ISREG(st.st_mode):
         errors.append(Issue(loc, f"key file {path} is not a regular file"))
+    elif st.st_mode & stat.S_IWOTH:
+        errors.append(Issue(loc, f"key file {path} is writable by every user (chmod o-w {path})"))
+    elif open_dir and not dir_st.st_mode & stat.S_ISVTX:  # type: ignore[union-attr]
+        errors.append(
+            Issue(loc, f"key file {path} is in {folder}, which every user may write to")
+        )
     elif st.st_mode & stat.S_IROTH:
         errors.append(Issue(loc, f"key file {path} is readable by everyone (chmod o-r {path})"))
+    elif open_dir:
+        warnings.append(
+            Issue(loc, f"key file {path} is in {folder}, which every user may add to", warning=True)
+        )
     elif st.st_mode & stat.S_IRGRP:
         warnings.append(Issue(loc, f"key file {path} is readable by its group", warning=True))
     elif st.st_size < 32:
         errors.append(Issue(loc, f"key file {path} is shorter than 32 bytes"))
+
+
+def _key_is_fine(path: str, st: os.stat_result, stat_of: StatOf) -> bool:
+    """The usual case, said quickly: nothing to say of this key file."""
+    dir_st = stat_of(os.path.dirname(path))
+    return (
+        stat.S_ISREG(st.st_mode)
+        and not st.st_mode & (stat.S_IRWXO | stat.S_IRGRP)
+        and st.st_size >= 32
+        and isinstance(dir_st, os.stat_result)
+        and not dir_st.st_mode & stat.S_IWOTH
+    )

@@ -12,8 +12,10 @@ its datagrams from that address and port only.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import re
+import socket
 from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 
@@ -22,7 +24,7 @@ from rrqctl.engine.frames import format_mac, parse_mac
 IPAddress = IPv4Address | IPv6Address
 IPNetwork = IPv4Network | IPv6Network
 MULTICAST_V4 = IPv4Network("224.0.0.0/4")
-UNRESOLVED = IPv4Network("0.0.0.0/32")  # a host name's network until it is resolved
+UNRESOLVED = IPv4Address(0)  # a host name's address until it is resolved
 _HOSTNAME = re.compile(
     r"^(?=.{1,253}\.?$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$"
@@ -36,31 +38,39 @@ def is_host_name(text: str) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Remote:
-    """One remote declaration: the sources it admits and, for an uplink, where to send."""
+    """One remote declaration: the sources it admits and, for an uplink, where to send.
 
-    network: IPNetwork
+    The address block is kept as its first address and prefix length (`network` makes the
+    ipaddress object when asked: a big configuration has tens of thousands of remotes)."""
+
+    ip: IPAddress  # the block's first address
+    prefixlen: int
     port: int | None = None
     keyfile: str | None = None
     ignore: tuple[bytes, ...] = field(default=())
-    host: str | None = None  # a host name: network is then UNRESOLVED, or where it resolved
+    host: str | None = None  # a host name: ip is then UNRESOLVED, or where it resolved
+
+    @property
+    def network(self) -> IPNetwork:
+        return ipaddress.ip_network((int(self.ip), self.prefixlen))
 
     @property
     def is_uplink(self) -> bool:
         if self.host is not None:
             return True
-        return self.port is not None and self.network.prefixlen == self.network.max_prefixlen
+        return self.port is not None and self.prefixlen == self.ip.max_prefixlen
 
     @property
     def resolved(self) -> bool:
-        return self.host is None or self.network != UNRESOLVED
+        return self.host is None or self.ip != UNRESOLVED
 
     def at(self, ip: IPAddress) -> Remote:
         """A host name's declaration, resolved to ip."""
-        return replace(self, network=ipaddress.ip_network(ip))
+        return replace(self, ip=ip, prefixlen=ip.max_prefixlen)
 
     def declared(self) -> Remote:
         """The declaration as written (a resolved host name unresolved again)."""
-        return self if self.host is None else replace(self, network=UNRESOLVED)
+        return self if self.host is None else replace(self, ip=UNRESOLVED, prefixlen=32)
 
     @property
     def kind(self) -> str:
@@ -72,23 +82,25 @@ class Remote:
 
     @property
     def address(self) -> IPAddress:
-        return self.network.network_address
+        return self.ip
 
     def admits(self, ip: IPAddress, port: int) -> bool:
-        if not self.resolved:
+        mine = self.ip
+        if ip.version != mine.version or not self.resolved:
             return False
-        return ip in self.network and (self.port is None or self.port == port)
+        shift = mine.max_prefixlen - self.prefixlen
+        return int(ip) >> shift == int(mine) >> shift and (self.port is None or self.port == port)
 
     def text(self) -> str:
         """The declaration as rrqnet(8) writes it (without the -i list)."""
         if self.host is not None:
             key = f"={self.keyfile}" if self.keyfile is not None else ""
             return f"{self.host}:{self.port}{key}"
-        net = self.network
-        host = str(net.network_address)
-        prefix = "" if net.prefixlen == net.max_prefixlen else f"/{net.prefixlen}"
+        ip = self.ip
+        host = str(ip)
+        prefix = "" if self.prefixlen == ip.max_prefixlen else f"/{self.prefixlen}"
         key = f"={self.keyfile}" if self.keyfile is not None else ""
-        if net.version == 4:
+        if ip.version == 4:
             port = f":{self.port}" if self.port is not None else ""
             return f"{host}{prefix}{port}{key}"
         if self.port is None:
@@ -141,21 +153,33 @@ def _split_key(text: str) -> tuple[str, str | None]:
     return decl, (key if eq else None)
 
 
-def _network(text: str, version: int) -> IPNetwork:
+def _address(text: str) -> IPAddress:
+    """ipaddress.ip_address, a few times faster for a plain dotted quad (a big interfaces file
+    has thousands): inet_pton is as strict, and the form must read back the same."""
+    if "." in text and ":" not in text:
+        with contextlib.suppress(OSError):  # (inet_pton takes dotted quads only, no 010.x)
+            return IPv4Address(socket.inet_pton(socket.AF_INET, text))
+    return ipaddress.ip_address(text)
+
+
+def _network(text: str, version: int) -> tuple[IPAddress, int]:
+    """An address block: its first address and its prefix length."""
     addr, slash, plen = text.partition("/")
     try:
-        ip = ipaddress.ip_address(addr)
+        ip = _address(addr)
     except ValueError:
         kind = "an IPv4" if version == 4 else "an IPv6"
         raise ValueError(f"'{addr}' is not {kind} address") from None
     if ip.version != version:
         raise ValueError(f"'{addr}' is not an IPv{version} address")
-    if not slash:
-        return ipaddress.ip_network(ip)
     maxlen = ip.max_prefixlen
+    if not slash:
+        return ip, maxlen
     if not plen.isdigit() or not 0 <= int(plen) <= maxlen:
         raise ValueError(f"prefix length '{plen}' is out of range 0-{maxlen}")
-    return ipaddress.ip_network(f"{ip}/{plen}", strict=False)
+    n = int(plen)
+    first = int(ip) >> (maxlen - n) << (maxlen - n)  # the host bits cleared (10.2.3.4/16)
+    return type(ip)(first), n
 
 
 def parse_remote(text: str, ignore: tuple[bytes, ...] = ()) -> Remote:
@@ -175,17 +199,20 @@ def parse_remote(text: str, ignore: tuple[bytes, ...] = ()) -> Remote:
             port = parse_port(rest[1:])
         if is_host_name(inner):
             return _named(inner, port, keyfile, ignore)
-        network = _network(inner, 6)
+        ip, plen = _network(inner, 6)
     elif decl.count(":") >= 2:
-        network = _network(decl, 6)
+        ip, plen = _network(decl, 6)
     else:
         addr, colon, port_text = decl.partition(":")
         if colon:
             port = parse_port(port_text)
-        if is_host_name(addr):
-            return _named(addr, port, keyfile, ignore)
-        network = _network(addr, 4)
-    return Remote(network, port, keyfile, ignore)
+        try:
+            ip, plen = _network(addr, 4)
+        except ValueError:
+            if is_host_name(addr):
+                return _named(addr, port, keyfile, ignore)
+            raise
+    return Remote(ip, plen, port, keyfile, ignore)
 
 
 def _named(host: str, port: int | None, keyfile: str | None, ignore: tuple[bytes, ...]) -> Remote:
@@ -193,7 +220,7 @@ def _named(host: str, port: int | None, keyfile: str | None, ignore: tuple[bytes
         raise ValueError(
             f"'{host}' is a host name: it needs a port (name:port); a mask is addresses only"
         )
-    return Remote(UNRESOLVED, port, keyfile, ignore, host=host.rstrip(".") or host)
+    return Remote(UNRESOLVED, 32, port, keyfile, ignore, host=host.rstrip(".") or host)
 
 
 def parse_ignore_list(text: str) -> tuple[bytes, ...]:
@@ -230,7 +257,7 @@ def best_match(
     (a resolved host name admits its address as a full-length prefix does)."""
     found: Remote | None = None
     for r in remotes:
-        if r.admits(ip, port) and (found is None or r.network.prefixlen > found.network.prefixlen):
+        if r.admits(ip, port) and (found is None or r.prefixlen > found.prefixlen):
             found = r
     return found
 

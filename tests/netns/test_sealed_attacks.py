@@ -144,7 +144,7 @@ def test_replays_from_new_endpoints_reach_no_tap_and_get_no_answer(cable: Cable)
     # what reached the tap meanwhile is what the peer itself sent (its ARP, say): no replay
     to_tap = after["local"]["tx_frames"] - before["local"]["tx_frames"]
     genuine = after["remotes"][0]["rx_frames"] - before["remotes"][0]["rx_frames"]
-    assert to_tap == genuine
+    assert to_tap <= genuine  # (the switch may drop some of them; a replay would add)
     assert binding(hub, PEER_MAC) == f"{PEER}:{PORT}"  # the peer's MAC stayed where it was
     new = {k: v - before["drops"].get(k, 0) for k, v in after["drops"].items()}
     assert new.get("handshake-replay", 0) > 0 and new.get("wrong-endpoint", 0) > 0
@@ -298,7 +298,7 @@ def test_sealed_multicast_refuses_replays_and_junk_and_takes_a_new_key_on_reload
     (mc2,) = after["remotes"]  # type: ignore[misc]
     to_tap = after["local"]["tx_frames"] - before["local"]["tx_frames"]  # type: ignore[index]
     genuine = mc2["rx_frames"] - mc["rx_frames"]
-    assert to_tap == genuine  # no replayed frame reached b's tap
+    assert to_tap <= genuine  # no replayed frame reached the tap (the switch may drop some)
     assert mc2["group_sessions"] == sessions  # junk made no session
     drops = after["drops"]
     assert drops.get("wrong-source", 0) >= 3 * n - 3  # type: ignore[union-attr]
