@@ -14,6 +14,7 @@ from rrqctl import __version__
 from rrqctl.errors import ConfigError, ExitCode, RrqError, UsageError
 
 PROG = "rrqctl"
+CRON_PROG = "rrqnet-cron"
 ENGINE_FD = "--engine-fd"  # see supervise/handover.py
 
 
@@ -29,6 +30,11 @@ def run_guarded(prog: str, fn: Callable[[], int]) -> int:
         first, *rest = str(e).splitlines() or [type(e).__name__]
         print(f"{prog}: {first}", *rest, sep="\n", file=sys.stderr)
         return int(e.exit_code)
+    except PermissionError as e:  # (what needs root says so itself; this is the rest)
+        where = f"{e.filename}: " if e.filename else ""
+        hint = "" if os.geteuid() == 0 else " (not root)"
+        print(f"{prog}: {where}{e.strerror or e}{hint}", file=sys.stderr)
+        return int(ExitCode.FAILURE)
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
@@ -42,15 +48,20 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message}\n{self.format_usage().rstrip()}")
 
 
-def _common(p: argparse.ArgumentParser) -> None:
+def _common(p: argparse.ArgumentParser, *, before: bool = False) -> None:
+    """Where cables are declared and run: options of each command that reads cables, which
+    may also come before the command (before: the main parser's, which set the defaults)."""
     from rrqctl.config.sources import DEFAULT_CONFD, DEFAULT_INTERFACES
     from rrqctl.system.paths import default_run_dir
+
+    def default(value: object) -> object:
+        return value if before else argparse.SUPPRESS  # (a command's own: only when given)
 
     g = p.add_argument_group("where cables are declared and run")
     g.add_argument(
         "--interfaces",
         metavar="FILE",
-        default=DEFAULT_INTERFACES,
+        default=default(DEFAULT_INTERFACES),
         help=f"the ifupdown interfaces file (default {DEFAULT_INTERFACES})",
     )
     g.add_argument(
@@ -58,41 +69,49 @@ def _common(p: argparse.ArgumentParser) -> None:
         metavar="DIR",
         action="append",
         dest="networkd_dirs",
+        default=default(None),
         help="a systemd-networkd directory (repeatable; default: systemd's search path)",
     )
     g.add_argument(
         "--confd",
         metavar="DIR",
-        default=DEFAULT_CONFD,
+        default=default(DEFAULT_CONFD),
         help=f"rrqnet-cron's conf.d (default {DEFAULT_CONFD})",
     )
     g.add_argument(
         "--run-dir",
         metavar="DIR",
-        default=default_run_dir(),
+        default=default(default_run_dir()),
         help=f"pid files and control sockets (default here: {default_run_dir()}; "
         "/run/rrqnet/netns/NAME inside `ip netns exec NAME`)",
     )
 
 
-def parser() -> argparse.ArgumentParser:
+def parser(cron: bool = False) -> argparse.ArgumentParser:
+    """rrqctl's parser (cron: `rrqctl check` as rrqnet-cron, its usage under that name)."""
     from rrqctl import commands
 
     p = _Parser(prog=PROG, description="Manage rrqnet virtual cables (layer-2 over UDP).")
     p.add_argument("--version", action="version", version=f"rrqctl {__version__}")
     p.add_argument("-v", "--verbose", action="count", default=0, help="say more (repeatable)")
+    _common(p, before=True)
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name, (fn, help_text, add_args, common) in commands.COMMANDS.items():
+        as_cron = cron and name == "check"
         sp = sub.add_parser(name, help=help_text, description=help_text)
+        if as_cron:
+            sp.prog = CRON_PROG
         sp.add_argument("-v", "--verbose", action="count", default=0, help=argparse.SUPPRESS)
         add_args(sp)
         if common:
             _common(sp)
         sp.set_defaults(func=fn)
+        if as_cron:  # (what the main parser says of a wrong argument: rrqnet-cron's usage)
+            p.prog, p.usage = CRON_PROG, sp.format_usage().removeprefix("usage: ").strip()
     return p
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     if ENGINE_FD in args_list and "run" in args_list:  # `rrqctl run` after its handover
         from rrqctl.supervise.handover import run_engine
@@ -100,13 +119,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_guarded(PROG, lambda: run_engine(args_list))
 
     def go() -> int:
-        args = parser().parse_args(args_list)
+        args = parser(cron=prog == CRON_PROG).parse_args(args_list)
         if not getattr(args, "command", None):
             raise UsageError(f"a command is needed\n{parser().format_usage().rstrip()}")
         rc: int = args.func(args)
         return rc
 
-    return run_guarded(PROG, go)
+    return run_guarded(prog, go)
 
 
 def console() -> NoReturn:
@@ -127,7 +146,7 @@ def fast_exit(rc: int) -> NoReturn:
 
 def cron_main(argv: Sequence[str] | None = None) -> int:
     """rrqnet-cron NAME...: what upstream's cron script does, as `rrqctl check NAME...`."""
-    return main(["check", *(sys.argv[1:] if argv is None else argv)])
+    return main(["check", *(sys.argv[1:] if argv is None else argv)], CRON_PROG)
 
 
 def print_json(data: Any) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
 import os
 import shlex
 import sys
@@ -19,9 +21,11 @@ Command = tuple[
 
 def sources(args: argparse.Namespace) -> Any:
     from rrqctl.config.networkd import SEARCH_PATH
-    from rrqctl.config.sources import Sources
+    from rrqctl.config.sources import DEFAULT_INTERFACES, Sources
 
-    return Sources(args.interfaces, tuple(args.networkd_dirs or SEARCH_PATH), args.confd)
+    dirs = tuple(args.networkd_dirs or SEARCH_PATH)
+    given = args.interfaces != DEFAULT_INTERFACES
+    return Sources(args.interfaces, dirs, args.confd, interfaces_given=given)
 
 
 def load(args: argparse.Namespace) -> Any:
@@ -54,7 +58,7 @@ def show(args: argparse.Namespace) -> int:
     issues = {n: cfg.issues_of(n) for n in names} if cfg.broken or cfg.file_issues else {}
     errors = list(dict.fromkeys(i for found in issues.values() for i in found))
     if not args.name:
-        errors += [i for i in cfg.file_issues if i not in errors]
+        errors = list(dict.fromkeys(errors + cfg.file_issues + cfg.unreadable))
     cables = [cfg.cables[n] for n in names if n in cfg.cables and not issues.get(n)]
     if args.json:
         print_json(
@@ -131,16 +135,17 @@ def _ask(path: str, what: str) -> Any:
 
 
 def _known_names(args: argparse.Namespace, run_dir: str) -> list[str]:
+    """Every cable declared or running; an error when some could not be looked at."""
+    cfg = load(args)
+    if cfg.unreadable:
+        raise ConfigError(cfg.unreadable)
     try:
-        declared = set(load(args).names)
-    except ConfigError:
-        declared = set()
-    running = (
-        {f[:-5] for f in os.listdir(run_dir) if f.endswith(".sock")}
-        if os.path.isdir(run_dir)
-        else set()
-    )
-    return sorted(declared | running)
+        running = {f[:-5] for f in os.listdir(run_dir) if f.endswith(".sock")}
+    except FileNotFoundError:
+        running = set()
+    except OSError as e:
+        raise RrqError(f"{run_dir}: {e.strerror}") from None
+    return sorted(set(cfg.names) | running)
 
 
 # ---- plan, up, down, run ---------------------------------------------------------------
@@ -153,7 +158,11 @@ def plan(args: argparse.Namespace) -> int:
 
     cable = load(args).get(args.name)
     run = paths(args)
-    actions = plan_up(cable, observe_cable(cable, run), engine_command(cable, run))
+    seen = observe_cable(cable, run)
+    if cable.owner == "networkd" and not seen.tap_exists:
+        print(f"# {cable.name} does not exist yet: systemd-networkd makes it, then:")
+        seen = dataclasses.replace(seen, tap_exists=True, tap_up=True)
+    actions = plan_up(cable, seen, engine_command(cable, run))
     for a in actions:
         print(f"[#] {a.text}")
     if not actions:
@@ -161,25 +170,53 @@ def plan(args: argparse.Namespace) -> int:
     return 0
 
 
-def up(args: argparse.Namespace) -> int:
-    from rrqctl.system.host import Up, cable_lock
+def need_root(command: str, why: str) -> None:
+    if os.geteuid() != 0:
+        raise RrqError(f"{command} needs root: {why}")
 
+
+def up(args: argparse.Namespace) -> int:
+    from rrqctl import ifupdown
+    from rrqctl.supervise.check import ifupdown_up
+    from rrqctl.system.host import Up, cable_lock
+    from rrqctl.system.proc import remove_file
+
+    need_root("up", "it makes taps and starts engines")
     cable = load(args).get(args.name)
-    with cable_lock(paths(args), cable.name):
-        actions = Up(cable, paths(args)).run()
+    run = paths(args)
+    remove_file(run.taken_down(cable.name))
+    kept = ifupdown.keeps(cable.kind, sources(args))
+    if kept and cable.name not in ifupdown_up(args.ifupdown_state):
+        ifupdown.hand_over("ifup", cable.name, args.ifupdown_state)
+        print(f"{cable.name} is up")
+        return 0
+    with cable_lock(run, cable.name):
+        actions = Up(cable, run).run()
     print(f"{cable.name} is up" if actions else f"{cable.name} is up: nothing to do")
     return 0
 
 
 def down(args: argparse.Namespace) -> int:
+    from rrqctl import ifupdown
+    from rrqctl.supervise.check import ifupdown_up
     from rrqctl.system import host
     from rrqctl.system.records import recorded_cable
 
-    cable = recorded_cable(paths(args), args.name)  # as up saw it (the declaration may differ)
+    need_root("down", "it removes taps and stops engines")
+    run = paths(args)
+    cable = recorded_cable(run, args.name)  # as up saw it (the declaration may differ)
     if cable is None:
         cable = load(args).get(args.name)
-    with host.cable_lock(paths(args), cable.name):
-        actions = host.down(cable, paths(args))
+    if cable.kind == "confd":  # (which check keeps up, as rrqnet-cron does): left down
+        os.makedirs(run.run_dir, mode=0o755, exist_ok=True)
+        with open(run.taken_down(cable.name), "w"):
+            pass
+    if args.name in ifupdown_up(args.ifupdown_state):  # (ifdown would say "not configured")
+        ifupdown.hand_over("ifdown", cable.name, args.ifupdown_state)
+        print(f"{cable.name} is down")
+        return 0
+    with host.cable_lock(run, cable.name):
+        actions = host.down(cable, run)
     print(f"{cable.name} is down" if actions else f"{cable.name} is down: nothing to do")
     return 0
 
@@ -197,9 +234,16 @@ def run(args: argparse.Namespace) -> int:
             raise
         print(error_json(e))
         return int(e.exit_code)
+    if cable.addresses and os.path.exists(paths(args).ifupdown_owned(cable.name)):
+        cable = cable.model_copy(update={"addresses": ()})  # ifup's static method adds them
     if args.print_spec:
         print_json(spec_json(cable))
         return 0
+    need_root("run", "it makes a tap and runs the engine")
+    if not args.attach:  # (started by hand or by its unit: no longer taken down)
+        from rrqctl.system.proc import remove_file
+
+        remove_file(paths(args).taken_down(cable.name))
     if not args.attach:  # (with --attach, `up` has made the log file its stderr already)
         _log_to_file(cable)
     reload = ["run", args.name, "--interfaces", args.interfaces, "--confd", args.confd]
@@ -259,6 +303,22 @@ def _name_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("name", help="the cable (its interface name)")
 
 
+def _ifupdown_state_arg(p: argparse.ArgumentParser) -> None:
+    from rrqctl.supervise.check import DEFAULT_IFUPDOWN_STATE
+
+    p.add_argument(
+        "--ifupdown-state",
+        metavar="DIR",
+        default=DEFAULT_IFUPDOWN_STATE,
+        help=f"where ifupdown records what is up (default {DEFAULT_IFUPDOWN_STATE})",
+    )
+
+
+def _up_down_args(p: argparse.ArgumentParser) -> None:
+    _name_arg(p)
+    _ifupdown_state_arg(p)
+
+
 def _run_args(p: argparse.ArgumentParser) -> None:
     _name_arg(p)
     p.add_argument(
@@ -292,27 +352,34 @@ def hook(args: argparse.Namespace) -> int:
 def check(args: argparse.Namespace) -> int:
     from rrqctl.supervise.check import Checker, check_lock, should_be_up
 
+    if not args.dry_run:
+        need_root("check", "it repairs cables (--dry-run only reports)")
     run = paths(args)
-    with check_lock(run, args.lock_wait):
+    lock = contextlib.nullcontext() if args.dry_run else check_lock(run, args.lock_wait)
+    with lock:  # (a dry run writes nothing, not even the lock)
         cfg = load(args)
         state = args.ifupdown_state
         names = args.names or should_be_up(cfg, run, state)
         wanted = None if args.names else (lambda n: n in should_be_up(cfg, run, state))
-        checker = Checker(cfg, run, dry_run=args.dry_run, ifupdown_state=state, wanted=wanted)
+        checker = Checker(
+            cfg, run, dry_run=args.dry_run, now=args.now, ifupdown_state=state, wanted=wanted
+        )
         reports = checker.check(names)
+    unread = [str(i) for i in cfg.unreadable]  # cables declared there go unchecked: say so
     if args.json:
-        print_json({"ok": all(r.ok for r in reports), "cables": [r.as_json() for r in reports]})
+        ok = all(r.ok for r in reports) and not unread
+        print_json({"ok": ok, "cables": [r.as_json() for r in reports], "unreadable": unread})
     else:
         for r in reports:
             for line in r.lines():
                 if not (args.quiet and r.ok and not r.repaired and not r.findings):
                     print(line)
-    return exit_code(all(r.ok for r in reports))
+    for line in unread:
+        print(f"rrqctl: {line} (cables declared there are not checked)", file=sys.stderr)
+    return exit_code(all(r.ok for r in reports) and not unread)
 
 
 def _check_args(p: argparse.ArgumentParser) -> None:
-    from rrqctl.supervise.check import DEFAULT_IFUPDOWN_STATE
-
     p.add_argument(
         "names",
         nargs="*",
@@ -320,16 +387,14 @@ def _check_args(p: argparse.ArgumentParser) -> None:
         help="cables to check and repair (default: every cable that should be up)",
     )
     p.add_argument("--dry-run", action="store_true", help="report, repair nothing")
+    p.add_argument(
+        "--now", action="store_true", help="repair now, even a cable whose repairs keep failing"
+    )
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument(
         "--quiet", action="store_true", help="say nothing about cables that are fine (for cron)"
     )
-    p.add_argument(
-        "--ifupdown-state",
-        metavar="DIR",
-        default=DEFAULT_IFUPDOWN_STATE,
-        help=f"where ifupdown records what is up (default {DEFAULT_IFUPDOWN_STATE})",
-    )
+    _ifupdown_state_arg(p)
     p.add_argument(
         "--lock-wait",
         metavar="SECONDS",
@@ -368,23 +433,23 @@ def _install_args(p: argparse.ArgumentParser) -> None:
 
 def render_cmd(args: argparse.Namespace) -> int:
     from rrqctl import render
+    from rrqctl.system.install import this_rrqctl
 
     if args.what == "cron":
-        print(render.cron_file(args.schedule), end="")
+        print(render.cron_file(args.schedule, this_rrqctl()), end="")
         return 0
     if not args.name:
         raise UsageError(f"render {args.what} needs the name of a cable")
     cfg = load(args)
     cable = cfg.get(args.name)
     if args.what == "unit":
-        print(render.unit_with_overrides(cable), end="")
+        rrqctl = this_rrqctl()  # (`rrqctl install` puts the unit of an rrqctl from PyPI in /etc)
+        unit_dir = "/lib/systemd/system" if rrqctl == "/usr/bin/rrqctl" else "/etc/systemd/system"
+        print(render.unit_with_overrides(cable, unit_dir, rrqctl), end="")
     elif args.what == "interfaces":
         print(render.interfaces_stanza(cable), end="")
     else:
-        addresses = []
-        if cfg.interfaces is not None:
-            addresses = [s.value for s in cfg.interfaces.options(cable.name) if s.name == "address"]
-        _emit(render.networkd_files(cable, addresses), args.dir)
+        _emit(render.networkd_files(cable), args.dir)
     return 0
 
 
@@ -421,6 +486,8 @@ def genkey(args: argparse.Namespace) -> int:
 
     try:
         generate_keyfile(args.path, args.size)
+    except ValueError as e:  # (too short: every cable would refuse it)
+        raise UsageError(f"--size {args.size}: {e}") from None
     except FileExistsError:
         raise ConfigError(f"{args.path} exists: refusing to overwrite a key file") from None
     except OSError as e:
@@ -449,8 +516,18 @@ def _no_args(p: argparse.ArgumentParser) -> None:
 
 COMMANDS: dict[str, Command] = {
     "plan": (plan, "print what `up` would do on this host now (a dry run)", _name_arg, True),
-    "up": (up, "bring a cable up: tap, bridge, engine, DHCP; undone on failure", _name_arg, True),
-    "down": (down, "undo what `up` made for a cable", _name_arg, True),
+    "up": (
+        up,
+        "bring a cable up: tap, addresses, bridge, engine, DHCP; undone on failure",
+        _up_down_args,
+        True,
+    ),
+    "down": (
+        down,
+        "undo what `up` made for a cable; `check` leaves it down until `up`",
+        _up_down_args,
+        True,
+    ),
     "run": (
         run,
         "run a cable's engine in the foreground (what rrqnet@.service runs)",

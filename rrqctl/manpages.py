@@ -59,7 +59,8 @@ def exit_status() -> list[str]:
         ExitCode.USAGE: "the command line is wrong",
         ExitCode.CONFIG: "the configuration is wrong (each problem as FILE:LINE: message); nothing changed",
         ExitCode.ACTION: "a host action failed; what had been made was undone",
-        ExitCode.ENGINE: "the engine could not start, or stopped on an error",
+        ExitCode.ENGINE: "the engine could not start (what had been made was undone), "
+        "or stopped on an error",
         ExitCode.NOT_RUNNING: "the cable is not running (or is not a cable)",
         ExitCode.BUSY: "another rrqctl holds the lock",
     }
@@ -77,7 +78,8 @@ REMOTES = [
     *item(
         "addr[/n][=keyfile]",
         "A plain IPv6 address block: without brackets there is no port, so it "
-        "is always a downlink mask.",
+        "is always a downlink mask. rrqctl warns when its last group reads as a port "
+        "(fd00::2:3636, meant as [fd00::2]:3636).",
     ),
     *item(
         "[addr[/n]][:port][=keyfile]",
@@ -317,14 +319,21 @@ def rrqnet_page() -> str:
 
 COMMANDS = [
     (
-        "up NAME",
-        "Bring a cable up: tap (persistent, no packet information), MAC and MTU, link up, bridge, "
+        "up NAME [--ifupdown-state DIR]",
+        "Bring a cable up: tap (persistent, no packet information), MAC and MTU, link up, "
+        "addresses (those of the stanza's inet and inet6 static stanzas, or conf.d's IP=), bridge, "
         "the engine (detached, with RUN/NAME.pid and RUN/NAME.sock), nice, log, dhclient. Each step is "
-        "printed as [#] command as it is done; a failure undoes the steps done. Already up: nothing happens.",
+        "printed as [#] command as it is done; a failure undoes the steps done. Already up: nothing "
+        "happens. A stanza of /etc/network/interfaces on a host with ifupdown is brought up by "
+        "ifup NAME instead (printed as [#] ifup NAME), so that ifupdown knows it is up and "
+        "ifdown takes it down.",
     ),
     (
-        "down NAME",
-        "Undo what up made (recorded in RUN/NAME.json); a tap that existed before stays.",
+        "down NAME [--ifupdown-state DIR]",
+        "Undo what up made (recorded in RUN/NAME.json); a tap that existed before stays, as it "
+        "was found (down, without the addresses up gave it). A cable ifupdown records as up is "
+        "taken down by ifdown NAME. A conf.d cable, which check keeps up as rrqnet-cron does, "
+        "stays down (RUN/NAME.down) until up.",
     ),
     ("plan NAME", "Print what up would do on this host now, changing nothing."),
     (
@@ -355,18 +364,21 @@ COMMANDS = [
         "running cable in one file (for node_exporter's textfile collector): "
         "rrqnet_channel_frames_total, rrqnet_channel_bytes_total, rrqnet_channel_up, "
         "rrqnet_dropped_total, rrqnet_macs, rrqnet_resident_memory_bytes, "
-        "rrqnet_cpu_seconds_total.",
+        "rrqnet_cpu_seconds_total. The control sockets are root's: another user is told so "
+        "(exit 1).",
     ),
     (
-        "check [NAME...] [--dry-run] [--json] [--quiet]",
+        "check [NAME...] [--dry-run] [--now] [--json] [--quiet]",
         "Find what died and repair it: engine, tap, MAC, MTU, "
         "bridge membership, dhclient. Without names: every cable that should be up (recorded by up or the "
         "ifupdown hook, auto or allow-hotplug stanzas ifupdown records as up, conf.d cables). Cables that "
         "systemd supervises are only reported; once such a unit is stopped, what its cable left "
         "is taken away (record, pid file, control socket, a persistent tap it made). A cable "
         "that ifup or ifdown is changing at that moment is left to them (ifupdown's lock on the interface says so), and a cable taken down while the "
-        "check runs stays down. Repairs that fail wait 1, 2, 4 ... 60 minutes. Run from "
-        "/etc/cron.d/rrqnet.",
+        "check runs stays down. Repairs that fail wait 1, 2, 4 ... 60 minutes; --now tries at once "
+        "(once what failed is fixed). A file it cannot read is said on standard error and makes "
+        "it exit 1: the cables declared there go unchecked. --dry-run reports and writes "
+        "nothing. Run from /etc/cron.d/rrqnet.",
     ),
     ("hook", "The ifupdown hook (see rrqnet-ifupdown(8))."),
     (
@@ -395,7 +407,7 @@ def rrqctl_page() -> str:
         "rrqctl",
         "manage rrqnet virtual cables",
         [
-            ("SYNOPSIS", [".B rrqctl", "\\fICOMMAND\\fR [\\fIoptions\\fR]"]),
+            ("SYNOPSIS", [".B rrqctl", "[\\fIoptions\\fR] \\fICOMMAND\\fR [\\fIoptions\\fR]"]),
             (
                 "DESCRIPTION",
                 para(
@@ -410,6 +422,10 @@ def rrqctl_page() -> str:
             (
                 "OPTIONS",
                 [
+                    *para(
+                        "Where cables are declared and run; before the command or after it. "
+                        "A file named here that cannot be read is an error, never 'no cables'."
+                    ),
                     *item(
                         "--interfaces FILE",
                         "The interfaces file (default /etc/network/interfaces).",
@@ -425,6 +441,11 @@ def rrqctl_page() -> str:
                         "Pid files, records and control sockets (default /run/rrqnet; inside a "
                         "network namespace that ip netns named NS, /run/rrqnet/netns/NS, so that "
                         "cables of one name in two namespaces never meet).",
+                    ),
+                    *item(
+                        "--ifupdown-state DIR",
+                        "(up, down, check) Where ifupdown records what it brought up (default "
+                        "/run/network); given to ifup and ifdown as --state-dir when not that.",
                     ),
                 ],
             ),
@@ -465,6 +486,10 @@ def rrqctl_page() -> str:
                         "/run/rrqnet/NAME.{pid,sock,json}",
                         "The engine's pid, its control socket, and the record of what up made.",
                     ),
+                    *item(
+                        "/run/rrqnet/NAME.down",
+                        "A conf.d cable taken down by rrqctl down: check leaves it down.",
+                    ),
                     *item("/etc/rrqnet/keys/", "Key files (mode 0700 directory)."),
                     *item("/etc/cron.d/rrqnet", "Runs rrqctl check every minute."),
                     *item(
@@ -498,15 +523,20 @@ def ifupdown_page() -> str:
                 "DESCRIPTION",
                 para(
                     "A stanza with rrqnet_port is an rrqnet virtual cable: ifup brings it up, ifdown takes it "
-                    "down. The hook hands over to rrqctl hook, which reads the phase and the options from "
-                    "ifupdown's environment, and takes FILE:LINE from the interfaces file for its messages.",
+                    "down. The hook hands over to rrqctl hook (the rrqctl that rrqctl install was run as, "
+                    "else the one on ifupdown's PATH), which reads the phase and the options from "
+                    "ifupdown's environment, and takes FILE:LINE from the interfaces file for its "
+                    "messages. A stanza with other rrqnet_* options but no rrqnet_port (a typo in it, "
+                    "say) makes ifup fail with what is wrong; so does a cable declared in two stanzas.",
                     "pre-up makes the tap (unless notap), sets its MAC and MTU, brings it up, joins the bridge "
                     "and starts the engine, and returns once the engine is ready; post-up starts dhclient; "
                     "pre-down releases the lease and stops dhclient; post-down stops the engine and removes "
                     "the tap it made. Where systemd is PID 1 the hook starts and stops rrqnet@IFACE.service "
                     "instead, so that systemd supervises the cable (and post-down takes away what the cable left "
                     "if ifdown came while systemd waited to restart a crashed engine). A mistake in the stanza makes ifup fail "
-                    "with FILE:LINE: message, and nothing is left behind.",
+                    "with FILE:LINE: message, and nothing is left behind. "
+                    "The addresses of inet and inet6 static stanzas are ifup's to give; rrqctl up "
+                    "gives the same ones when it brings the cable up itself.",
                 ),
             ),
             ("OPTIONS", [x for o in OPTIONS for x in item(f"{o.name} {o.args}", o.help)]),
@@ -552,7 +582,9 @@ def cron_page() -> str:
                     "rrqnet-cron NAME is rrqctl check NAME: it makes sure the cable's tap, MAC, address, bridge "
                     "and engine are there, and repairs what is not. A cable of /etc/rrqnet/conf.d/NAME.conf is "
                     "read as plain shell assignments, never run: TAP, MAC, BR, IP, PORT, OPTIONS=( ... ), "
-                    "VPN=( remotes ... ) and VERBOSE."
+                    "VPN=( remotes [-i mac,...] ... ) and VERBOSE; and LOG, rrqctl's own, with "
+                    "rrqnet_log's words (a file to append the engine's log to). "
+                    "rrqctl down NAME keeps a conf.d cable down until rrqctl up NAME."
                 ),
             ),
             (
@@ -567,6 +599,7 @@ def cron_page() -> str:
                         "PORT=3939",
                         "OPTIONS=( -4 )",
                         "VPN=( 10.0.9.1:3939=/etc/rrqnet/keys/office.key )",
+                        "LOG=/var/log/rrqnet/office0.log",
                     ]
                 ),
             ),

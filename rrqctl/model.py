@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
+import socket
 from collections.abc import Iterable, Mapping
-from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Interface
+from ipaddress import IPv4Address, IPv6Address, ip_interface
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -103,6 +105,25 @@ def _mac(value: Any) -> str:
 MacField = Annotated[str, BeforeValidator(_mac)]
 
 
+def _interface(value: Any) -> str:
+    """An address with its prefix length, as `ip addr` writes it (10.0.0.1/24, fd00::1/64)."""
+    text = str(value)
+    addr, _, plen = text.partition("/")
+    if "." in addr and ":" not in addr and plen.isdigit() and int(plen) <= 32:
+        with contextlib.suppress(OSError):  # the usual case, a few times faster than below
+            if socket.inet_ntop(socket.AF_INET, socket.inet_pton(socket.AF_INET, addr)) == addr:
+                return f"{addr}/{int(plen)}"
+    try:
+        return str(ip_interface(text))
+    except ValueError:
+        raise ValueError(
+            f"address {value} is not an IP address with a prefix length (like 10.0.0.1/24)"
+        ) from None
+
+
+AddressField = Annotated[str, BeforeValidator(_interface)]
+
+
 class LogSpec(BaseModel):
     """rrqnet_log LEVEL TARGET: append to a file, or syslog for facility.priority."""
 
@@ -164,7 +185,7 @@ class Cable(BaseModel):
     dhcp: DhcpSpec | None = None
     mac: MacField | None = None
     mtu: int | None = Field(default=None, ge=68, le=65521)
-    address: IPv4Interface | IPv6Interface | None = None
+    addresses: tuple[AddressField, ...] = ()  # the stanza's (inet/inet6 static), conf.d's IP=
     owner: Literal["rrqctl", "networkd"] = "rrqctl"
     start: tuple[str, ...] = ()
     # provenance
@@ -182,6 +203,16 @@ class Cable(BaseModel):
     def _bridge(cls, v: str | None) -> str | None:
         return None if v is None else check_ifname(v, "bridge name")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _recorded_before(cls, data: Any) -> Any:
+        """A cable recorded by rrqctl 0.1 (RUN/NAME.json) had one address, or none."""
+        if isinstance(data, dict) and "address" in data:
+            data = dict(data)
+            one = data.pop("address")
+            data.setdefault("addresses", [one] if one else [])
+        return data
+
     @model_validator(mode="after")
     def _consistent(self) -> Cable:
         if self.port is None and self.multicast is None:
@@ -194,8 +225,10 @@ class Cable(BaseModel):
                 raise ValueError(f"-4 (IPv4 only) excludes the IPv6 remote {v6[0]}")
             if self.source is not None and self.source.version == 6:
                 raise ValueError(f"-4 (IPv4 only) excludes the IPv6 source {self.source}")
-        if self.local != "tap" and (self.bridge or self.dhcp or self.mac or self.mtu):
-            raise ValueError("bridge, dhcp, mac and mtu need a tap (not notap)")
+        if self.local != "tap" and (
+            self.bridge or self.dhcp or self.mac or self.mtu or self.addresses
+        ):
+            raise ValueError("bridge, dhcp, mac, mtu and addresses need a tap (not notap)")
         return self
 
     @property

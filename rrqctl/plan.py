@@ -23,7 +23,7 @@ class Step(enum.StrEnum):
     MAC = "mac"
     MTU = "mtu"
     LINK_UP = "link-up"
-    ADDRESS = "address"  # conf.d's IP=
+    ADDRESS = "address"  # the stanza's static addresses, conf.d's IP=
     BRIDGE = "bridge"
     ENGINE = "engine"
     NICE = "nice"
@@ -120,12 +120,10 @@ def plan_up(
         want(Step.MTU, f"ip link set dev {name} mtu {mtu}", value=str(mtu))
     if owns_link and not seen.tap_up:
         want(Step.LINK_UP, f"ip link set dev {name} up", f"ip link set dev {name} down")
-    if owns_link and cable.address is not None and str(cable.address) not in seen.tap_addresses:
-        want(
-            Step.ADDRESS,
-            f"ip addr add {cable.address} dev {name}",
-            f"ip addr del {cable.address} dev {name}",
-        )
+    for address in cable.addresses if owns_link else ():
+        if str(address) not in seen.tap_addresses:
+            add, undo = f"ip addr add {address} dev {name}", f"ip addr del {address} dev {name}"
+            want(Step.ADDRESS, add, undo, value=str(address))
     if owns_link and cable.bridge and seen.tap_master != cable.bridge:
         want(
             Step.BRIDGE,
@@ -176,10 +174,10 @@ def plan_down(
         return out
     if Step.BRIDGE in steps and record.has(Step.BRIDGE) and seen.tap_master:
         out.append(Action(Step.BRIDGE, f"ip link set dev {name} nomaster"))
-    if (
-        Step.ADDRESS in steps
-        and record.has(Step.ADDRESS)
-        and str(cable.address) in seen.tap_addresses
-    ):
-        out.append(Action(Step.ADDRESS, f"ip addr del {cable.address} dev {name}"))
+    if Step.ADDRESS in steps and record.has(Step.ADDRESS):
+        for address in map(str, cable.addresses):
+            if address in seen.tap_addresses:
+                out.append(Action(Step.ADDRESS, f"ip addr del {address} dev {name}", value=address))
+    if Step.LINK_UP in steps and record.has(Step.LINK_UP) and seen.tap_up:
+        out.append(Action(Step.LINK_UP, f"ip link set dev {name} down"))  # (as it was found)
     return out

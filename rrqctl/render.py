@@ -73,7 +73,7 @@ def _common(c: Cable) -> dict[str, Any]:
     }
 
 
-def networkd_files(c: Cable, addresses: Sequence[str] = ()) -> dict[str, str]:
+def networkd_files(c: Cable) -> dict[str, str]:
     """NAME.netdev and NAME.network that declare the same cable for systemd-networkd."""
     if c.local != "tap":
         raise ConfigError(
@@ -87,7 +87,7 @@ def networkd_files(c: Cable, addresses: Sequence[str] = ()) -> dict[str, str]:
         "nice": c.nice,
         "multicast": c.multicast.text() if c.multicast else "",
         "freshness": None if c.freshness == DEFAULT_FRESHNESS else _number(c.freshness),
-        "addresses": list(addresses) + ([str(c.address)] if c.address else []),
+        "addresses": list(c.addresses),
         "bridge": c.bridge,
         "dhcp": c.dhcp is not None,
     }
@@ -117,6 +117,8 @@ def interfaces_stanza(c: Cable) -> str:
             "auto": "auto" in c.start,
             "notap": c.local == "none",
             "extra": extra,
+            "inet": [a for a in c.addresses if ":" not in a],
+            "inet6": [a for a in c.addresses if ":" in a],
         },
     )
 
@@ -137,13 +139,13 @@ def unit_dropin(c: Cable) -> str:
     )
 
 
-def unit_with_overrides(c: Cable, unit_dir: str = "/lib/systemd/system") -> str:
+def unit_with_overrides(
+    c: Cable, unit_dir: str = "/lib/systemd/system", rrqctl: str = "/usr/bin/rrqctl"
+) -> str:
     """As `systemctl cat rrqnet@NAME` would show it once the drop-in is in place."""
     dropin = f"/etc/systemd/system/rrqnet@{c.name}.service.d/rrqctl.conf"
-    return (
-        f"# {unit_dir}/rrqnet@.service\n{data_file('units', 'rrqnet@.service')}\n"
-        f"# {dropin}\n{unit_dropin(c)}"
-    )
+    unit = data_file("units", "rrqnet@.service").replace("/usr/bin/rrqctl", rrqctl)
+    return f"# {unit_dir}/rrqnet@.service\n{unit}\n# {dropin}\n{unit_dropin(c)}"
 
 
 def cron_file(

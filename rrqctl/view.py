@@ -139,15 +139,18 @@ def _cable_rows(c: Any) -> list[list[str]]:
         add("options", " ".join(flags), next((f for f in option_fields if f in c.origins), ""))
     if c.log is not None:
         add("log", f"{'-' + 'v' * c.verbosity + ' ' if c.verbosity else ''}{c.log.target}", "log")
+    elif c.verbosity:
+        add("log", "-" + "v" * c.verbosity, "verbosity")
     for what, value in (
         ("nice", c.nice),
         ("bridge", c.bridge),
         ("mac", c.mac),
         ("mtu", c.mtu),
-        ("address", c.address),
     ):
         if value is not None:
             add(what, str(value), what)
+    for i, address in enumerate(c.addresses):
+        add("address", str(address), f"addresses[{i}]")
     if c.dhcp is not None:
         add("dhcp", " ".join([c.dhcp.method, *c.dhcp.args]), "dhcp")
     return rows

@@ -18,19 +18,30 @@ PHASE_DIRS = ("if-pre-up.d", "if-up.d", "if-down.d", "if-post-down.d")
 
 
 class IfupdownHost:
-    def __init__(self, lab: Lab, ns: str, interfaces: str) -> None:
-        self.lab, self.ns = lab, ns
+    """installed: the hooks as `rrqctl install --root` writes them for the venv's rrqctl, and
+    no rrqctl on ifupdown's PATH (an installation from PyPI); else the repo's hook, and rrqctl
+    on the PATH (as the Debian package has it)."""
+
+    def __init__(self, lab: Lab, ns: str, interfaces: str, *, installed: bool = False) -> None:
+        self.lab, self.ns, self.installed = lab, ns, installed
         self.dir = lab.dir / f"ifupdown-{ns.rsplit('-', 1)[1]}"
-        etc = self.dir / "etc-network"
-        for d in PHASE_DIRS:
-            (etc / d).mkdir(parents=True, exist_ok=True)
-            (etc / d / "rrqnet").touch()  # mount points for the repo's hook
-        (self.dir / "state").mkdir()
+        (self.dir / "state").mkdir(parents=True)
         (self.dir / "runroot" / "rrqnet").mkdir(parents=True)
         (self.dir / "bin").mkdir()
-        wrapper = self.dir / "bin" / "rrqctl"
-        wrapper.write_text(f'#!/bin/sh\nexec {BIN}/rrqctl "$@"\n')
-        wrapper.chmod(0o755)
+        if installed:
+            root = self.dir / "root"
+            subprocess.run(
+                [f"{BIN}/rrqctl", "install", "--root", str(root)], check=True, capture_output=True
+            )
+            (self.dir / "etc-network").symlink_to(root / "etc" / "network")
+        else:
+            etc = self.dir / "etc-network"
+            for d in PHASE_DIRS:
+                (etc / d).mkdir(parents=True, exist_ok=True)
+                (etc / d / "rrqnet").touch()  # mount points for the repo's hook
+            wrapper = self.dir / "bin" / "rrqctl"
+            wrapper.write_text(f'#!/bin/sh\nexec {BIN}/rrqctl "$@"\n')
+            wrapper.chmod(0o755)
         self.write(interfaces)
 
     @property
@@ -49,8 +60,10 @@ class IfupdownHost:
         """cmd "$@" as this host sees things: its /etc/network, its /run, rrqctl on PATH."""
         d = self.dir
         binds = "".join(f"mount --bind {HOOK} /etc/network/{h}/rrqnet; " for h in PHASE_DIRS)
+        if self.installed:
+            binds = ""
         script = (
-            f"set -e; mount --bind {d}/etc-network /etc/network; {binds}"
+            f"set -e; mount --bind {d}/etc-network/ /etc/network; {binds}"
             f"mount --bind {d}/bin /usr/local/sbin; mount --bind {d}/runroot /run; "
             f'exec {cmd} "$@"'
         )
@@ -67,6 +80,10 @@ class IfupdownHost:
 
     def ifquery(self, *args: str) -> subprocess.CompletedProcess[str]:
         return self._ifupdown("ifquery", *args)
+
+    def rrqctl(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """`rrqctl ARGS` as the admin of this host runs it (its interfaces file, its /run)."""
+        return self._call(f"{BIN}/rrqctl", *args, f"--ifupdown-state={self.dir}/state")
 
     def check(self, *args: str) -> subprocess.CompletedProcess[str]:
         """`rrqctl check` (cron's command) on this host: its ifupdown state, no conf.d."""

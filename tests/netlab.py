@@ -275,8 +275,12 @@ class Lab:
         return eng
 
     def rrqctl_args(self, ns: str) -> list[str]:
-        """Private configuration places for host ns (nothing of the real host's)."""
+        """Private configuration places for host ns (nothing of the real host's); its
+        interfaces file is empty until written (one named on the command line must exist)."""
         d = self.dir / ns
+        d.mkdir(parents=True, exist_ok=True)
+        if not (d / "interfaces").exists():
+            (d / "interfaces").touch()
         return [
             "--interfaces",
             str(d / "interfaces"),

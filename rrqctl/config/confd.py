@@ -2,6 +2,7 @@
 
     TAP=mynet0           MAC=02:00:00:00:36:36     BR=br0       IP=10.10.0.1/24
     PORT=3636            OPTIONS=( -4 -B 10 )      VERBOSE=-v
+    LOG=/var/log/rrqnet/mynet0.log       (rrqctl's own: rrqnet_log's words)
     VPN=( 10.0.0.2:3636=/etc/rrqnet/keys/k  10.1.0.0/16:3636 )
 
 Allowed: NAME=word, NAME=( words ) over several lines, 'single' and "double" quotes
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from rrqctl.errors import Issue, Location
 
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
-KNOWN = ("TAP", "MAC", "BR", "IP", "PORT", "OPTIONS", "VPN", "VERBOSE")
+KNOWN = ("TAP", "MAC", "BR", "IP", "PORT", "OPTIONS", "VPN", "VERBOSE", "LOG")
 ARRAYS = ("OPTIONS", "VPN")
 SPECIAL = set("$`;|&<>(){}!*?[]~")
 

@@ -3,7 +3,8 @@
 Stanzas: iface (with inherits), mapping (script and map lines, recorded only), auto,
 allow-CLASS, rename, no-auto-down, no-scripts, source (globs), source-directory (file
 names matching ^[a-zA-Z0-9_-]+$). Comments are whole lines; a trailing backslash
-continues a line. Missing sourced files are ignored, as ifupdown does.
+continues a line. Missing sourced files are skipped, as ifupdown does (with a warning when
+a name, not a pattern, finds nothing).
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ class Interfaces:
     lists: dict[str, list[tuple[str, Location]]] = field(default_factory=dict)  # rename, no-*
     files: list[str] = field(default_factory=list)
     issues: list[Issue] = field(default_factory=list)
+    unreadable: list[Issue] = field(default_factory=list)  # files not read at all (also issues)
+    warnings: list[Issue] = field(default_factory=list)
     # indexes, made on first use once reading is done: every lookup by name is then O(1)
     _by_name: dict[str, list[Iface]] | None = field(default=None, repr=False, compare=False)
     _classes: dict[str, list[str]] | None = field(default=None, repr=False, compare=False)
@@ -76,6 +79,21 @@ class Interfaces:
         for stanza in stanzas:
             out += self._inherited(stanza, {name})
             out += stanza.options
+        return out
+
+    def static_addresses(self, name: str) -> list[tuple[str, Location | None]]:
+        """The addresses ifup gives name: each `address` of its inet/inet6 static stanzas
+        (their own or inherited), with the stanza's `netmask` where it has no /prefix."""
+        out: list[tuple[str, Location | None]] = []
+        for stanza in self.stanzas(name):
+            if stanza.method != "static":
+                continue
+            options = self._inherited(stanza, {name}) + stanza.options
+            netmask = next((s.value for s in reversed(options) if s.name == "netmask"), None)
+            for s in options:
+                if s.name == "address":
+                    plain = netmask is not None and "/" not in s.value
+                    out.append((f"{s.value}/{netmask}" if plain else s.value, s.loc))
         return out
 
     def _inherited(self, stanza: Iface, seen: set[str]) -> list[Setting]:
@@ -128,9 +146,10 @@ class _Reader:
             with open(path, encoding="utf-8", errors="surrogateescape") as f:
                 text = f.read()
         except OSError as e:
-            self.out.issues.append(
-                Issue(via or Location(path), f"cannot read {path}: {e.strerror}")
-            )
+            said = f"cannot read {path}: {e.strerror}" if via else f"cannot read: {e.strerror}"
+            issue = Issue(via or Location(path), said)
+            self.out.issues.append(issue)
+            self.out.unreadable.append(issue)
             return
         self.out.files.append(path)
         self.current = None
@@ -227,22 +246,47 @@ class _Reader:
         if len(args) != 1:
             self.out.issues.append(Issue(loc, "source needs one path (shell wildcards allowed)"))
             return
-        for path in self._paths(loc, args[0]):
+        paths = self._paths(loc, args[0])
+        for path in paths:
             if os.path.isfile(path):
                 self.read_file(path, loc)
+        if not glob.has_magic(args[0]):  # a name, not a pattern: it was meant to be there
+            self._missing(loc, "source", args[0], paths, os.path.isfile)
 
     def _source_directory(self, loc: Location, args: list[str]) -> None:
         self.current = None
         if len(args) != 1:
             self.out.issues.append(Issue(loc, "source-directory needs one directory"))
             return
-        for d in self._paths(loc, args[0]):
-            if not os.path.isdir(d):
+        dirs = self._paths(loc, args[0])
+        if not glob.has_magic(args[0]):
+            self._missing(loc, "source-directory", args[0], dirs, os.path.isdir)
+        for d in dirs:
+            try:
+                names = sorted(os.listdir(d)) if os.path.isdir(d) else []
+            except OSError as e:
+                issue = Issue(loc, f"cannot read {d}: {e.strerror}")
+                self.out.issues.append(issue)
+                self.out.unreadable.append(issue)
                 continue
-            for name in sorted(os.listdir(d)):
+            for name in names:
                 path = os.path.join(d, name)
                 if RUN_PARTS_NAME.match(name) and os.path.isfile(path):
                     self.read_file(path, loc)
+
+    def _missing(
+        self, loc: Location, keyword: str, name: str, found: list[str], fits: Callable[[str], bool]
+    ) -> None:
+        """A warning for a source(-directory) that reads nothing (ifupdown skips it too)."""
+        if found and fits(found[0]):
+            return
+        if not found:
+            said = f"{keyword} {name}: no such file or directory (skipped, as ifupdown does)"
+        elif keyword == "source":
+            said = f"source {name} is a directory: 'source-directory {name}' reads its files"
+        else:
+            said = f"source-directory {name} is not a directory: 'source {name}' reads a file"
+        self.out.warnings.append(Issue(loc, said, warning=True))
 
 
 _Reader._handlers = {

@@ -57,11 +57,12 @@ class Entry:
     loc: Location
 
 
-def parse_ini(text: str, path: str) -> tuple[list[Entry], list[Issue], set[str]]:
-    """systemd.syntax(7): [Section] headers, Key=Value, # and ; comments, \\ continuations."""
+def parse_ini(text: str, path: str) -> tuple[list[Entry], list[Issue], dict[str, Location]]:
+    """systemd.syntax(7): [Section] headers, Key=Value, # and ; comments, \\ continuations.
+    Sections: each name and where it first appears."""
     entries: list[Entry] = []
     issues: list[Issue] = []
-    sections: set[str] = set()
+    sections: dict[str, Location] = {}
     section = ""
     pending = ""
     start = 0
@@ -80,7 +81,7 @@ def parse_ini(text: str, path: str) -> tuple[list[Entry], list[Issue], set[str]]
             if not line.endswith("]") or len(line) < 3:
                 issues.append(Issue(loc, f"bad section header '{line}'"))
             section = line[1:-1]
-            sections.add(section)
+            sections.setdefault(section, loc)
         elif "=" not in line:
             issues.append(Issue(loc, f"'{line}' is not Key=Value"))
         elif not section:
@@ -118,12 +119,17 @@ def dropins(name: str, dirs: tuple[str, ...]) -> list[str]:
     return [chosen[f] for f in sorted(chosen) if not _masked(chosen[f])]
 
 
-def netdev_names(dirs: tuple[str, ...]) -> list[str]:
+def netdev_names(dirs: tuple[str, ...]) -> tuple[list[str], list[Issue]]:
+    """The .netdev file names in dirs, and the directories that could not be listed."""
     names: set[str] = set()
+    unread: list[Issue] = []
     for d in dirs:
-        if os.path.isdir(d):
-            names.update(f for f in os.listdir(d) if f.endswith(".netdev"))
-    return sorted(names)
+        try:
+            if os.path.isdir(d):
+                names.update(f for f in os.listdir(d) if f.endswith(".netdev"))
+        except OSError as e:
+            unread.append(Issue(Location(d), f"cannot read: {e.strerror}"))
+    return sorted(names), unread
 
 
 @dataclass
@@ -133,11 +139,25 @@ class Netdev:
     file: str
     entries: list[Entry] = field(default_factory=list)
     issues: list[Issue] = field(default_factory=list)
-    sections: set[str] = field(default_factory=set)
+    sections: dict[str, Location] = field(default_factory=dict)
+    unreadable: list[Issue] = field(default_factory=list)  # files of it not read (also issues)
 
     @property
     def is_cable(self) -> bool:
         return SECTION in self.sections or any(SECTION in i.message for i in self.issues)
+
+    def near_miss(self) -> Issue | None:
+        """A section that was surely meant as [X-RRQNet] (systemd's names are case-sensitive:
+        networkd ignores it, and the file declares no cable)."""
+        for name, loc in self.sections.items():
+            if name != SECTION and _squash(name) in (_squash(SECTION), "rrqnet"):
+                return Issue(
+                    loc,
+                    f"[{name}] is not [{SECTION}] (section names are case-sensitive): "
+                    f"{os.path.basename(self.file)} declares no cable",
+                    warning=True,
+                )
+        return None
 
     def get(self, section: str, key: str) -> Entry | None:
         found = [e for e in self.entries if e.section == section and e.key == key]
@@ -146,6 +166,10 @@ class Netdev:
     @property
     def rrqnet(self) -> list[Entry]:
         return [e for e in self.entries if e.section == SECTION]
+
+
+def _squash(name: str) -> str:
+    return name.lower().replace("-", "").replace("_", "").strip()
 
 
 def read_netdev(name: str, dirs: tuple[str, ...]) -> Netdev | None:
@@ -158,7 +182,9 @@ def read_netdev(name: str, dirs: tuple[str, ...]) -> Netdev | None:
             with open(f, encoding="utf-8", errors="surrogateescape") as fh:
                 text = fh.read()
         except OSError as e:
-            nd.issues.append(Issue(Location(f), f"cannot read: {e.strerror}"))
+            issue = Issue(Location(f), f"cannot read: {e.strerror}")
+            nd.issues.append(issue)
+            nd.unreadable.append(issue)
             continue
         entries, issues, sections = parse_ini(text, f)
         nd.entries += entries

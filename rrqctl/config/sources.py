@@ -47,6 +47,7 @@ class Sources:
     interfaces: str = DEFAULT_INTERFACES
     networkd_dirs: tuple[str, ...] = networkd.SEARCH_PATH
     confd: str = DEFAULT_CONFD
+    interfaces_given: bool = False  # named by the admin: its absence is an error
 
 
 @dataclass
@@ -57,6 +58,7 @@ class Config:
     interfaces: eni.Interfaces | None = None
     file_issues: list[Issue] = field(default_factory=list)  # interfaces(5) syntax errors
     kinds: dict[str, str] = field(default_factory=dict)
+    unreadable: list[Issue] = field(default_factory=list)  # files or folders not read at all
 
     @property
     def names(self) -> list[str]:
@@ -76,6 +78,9 @@ class Config:
         if issues:
             raise ConfigError(issues)
         if name not in self.cables:
+            if self.unreadable:  # it may be declared there: "not a cable" would be a guess
+                not_read = "not declared in what could be read"
+                raise ConfigError([*self.unreadable, Issue(None, f"{name}: {not_read}")])
             raise UnknownCableError(name, self.names)
         return self.cables[name]
 
@@ -163,18 +168,33 @@ def _kind_of(where: Location, src: Sources) -> str:
 
 
 def _all(src: Sources, cfg: Config) -> Iterable[Found]:
-    if os.path.exists(src.interfaces):
+    if os.path.lexists(src.interfaces) or src.interfaces_given:
         cfg.interfaces = eni.read(src.interfaces)
         cfg.file_issues = list(cfg.interfaces.issues)
+        cfg.unreadable += cfg.interfaces.unreadable
+        cfg.warnings += cfg.interfaces.warnings
         yield from interfaces_cables(cfg.interfaces)
-    for nd in networkd.netdev_names(src.networkd_dirs):
-        found = networkd_cable(nd, src.networkd_dirs)
-        if found is not None:
-            yield found
-    if os.path.isdir(src.confd):
-        for f in sorted(os.listdir(src.confd)):
-            if f.endswith(".conf"):
-                yield confd_cable(os.path.join(src.confd, f))
+    names, unread = networkd.netdev_names(src.networkd_dirs)
+    cfg.unreadable += unread
+    for file_name in names:
+        nd = networkd.read_netdev(file_name, src.networkd_dirs)
+        if nd is not None and nd.unreadable:
+            cfg.unreadable += nd.unreadable  # (it may or may not declare a cable)
+        elif nd is not None and nd.is_cable:
+            yield networkd_cable(nd, file_name, src.networkd_dirs)
+        elif nd is not None and (miss := nd.near_miss()) is not None:
+            cfg.warnings.append(miss)
+    for f in _listdir(src.confd, cfg):
+        if f.endswith(".conf"):
+            yield confd_cable(os.path.join(src.confd, f))
+
+
+def _listdir(path: str, cfg: Config) -> list[str]:
+    try:
+        return sorted(os.listdir(path)) if os.path.isdir(path) else []
+    except OSError as e:
+        cfg.unreadable.append(Issue(Location(path), f"cannot read: {e.strerror}"))
+        return []
 
 
 # ---- /etc/network/interfaces -------------------------------------------------------
@@ -189,8 +209,14 @@ def interfaces_cables(ifs: eni.Interfaces) -> Iterable[Found]:
         if name in templates and not any(normalize(s.name) == MARKER for s in settings):
             continue  # a template: its options count where it is inherited
         where = ifs.stanzas(name)[0].loc
-        start: dict[str, object] = {"start": tuple(ifs.classes(name))}
-        cable, issues = cable_from_settings(name, settings, where, "interfaces", extra=start)
+        extra: dict[str, object] = {"start": tuple(ifs.classes(name))}
+        addresses = ifs.static_addresses(name)
+        if addresses:
+            extra["addresses"] = tuple(a for a, _ in addresses)
+        places = {f"addresses[{i}]": at for i, (_, at) in enumerate(addresses) if at}
+        cable, issues = cable_from_settings(
+            name, settings, where, "interfaces", extra=extra, places=places
+        )
         yield name, cable, issues, where
 
 
@@ -202,8 +228,10 @@ def cable_from_settings(
     *,
     label: Label | None = None,
     extra: dict[str, object] | None = None,
+    places: dict[str, Location] | None = None,
 ) -> tuple[Cable | None, list[Issue]]:
-    """rrqnet_* settings (as written, any spelling) -> a Cable, or the issues why not."""
+    """rrqnet_* settings (as written, any spelling) -> a Cable, or the issues why not.
+    extra: more of the cable's values; places: where those were written."""
     issues: list[Issue] = []
     known: list[Setting] = []
     for s in settings:
@@ -229,13 +257,46 @@ def cable_from_settings(
     values["kind"] = kind
     if extra:
         values.update(extra)
+    if places:
+        origins.update(places)
     if where is not None:
         values["origin"] = str(where)
         origins[""] = where
     try:
-        return _build_cable()(values, origins), []
+        cable = _build_cable()(values, origins)
     except ConfigError as e:
         return None, e.issues
+    return cable, _doubtful_remotes(cable, say)
+
+
+def _doubtful_remotes(cable: Cable, say: Label) -> list[Issue]:
+    """Warnings for remotes that are valid but likely not what was meant."""
+    out = []
+    for i, r in enumerate(cable.remotes):
+        port = _port_in_ipv6(r)
+        if port is not None:
+            address, group = port
+            out.append(
+                Issue(
+                    _loc(cable.where(f"remotes[{i}]")),
+                    f"{say(BY_NAME['rrqnet_remote'])} {r.text()}: an IPv6 address without "
+                    f"brackets has no port, so this admits {r.ip} from any port and sends "
+                    f"nothing; for an uplink to port {group} write [{address}]:{group}",
+                    warning=True,
+                )
+            )
+    return out
+
+
+def _port_in_ipv6(r: Any) -> tuple[str, str] | None:
+    """(address, port) when an unbracketed IPv6 remote ends in a group that reads as a port
+    (decimal digits, 100 or more): fd00::2:3636 meant as [fd00::2]:3636."""
+    if r.host is not None or r.ip.version != 6 or r.port is not None or r.prefixlen != 128:
+        return None
+    head, _, group = str(r.ip).rpartition(":")
+    if not group.isdigit() or int(group) < 100 or int(group) > 65535:
+        return None
+    return (head + ":" if head.endswith(":") else head), group
 
 
 @functools.cache
@@ -251,13 +312,12 @@ def hook_cable(call: HookCall, src: Sources) -> Cable:
     wherever the same option and value are written there. Checked as `rrqctl up` checks."""
     cfg = load(src)
     ifs = cfg.interfaces
-    written = ifs.options(call.iface) if ifs is not None else []
-    settings = list(hookenv.locate(call.settings, written))
-    stanzas = ifs.stanzas(call.iface) if ifs is not None else []
-    where = stanzas[0].loc if stanzas else Location(f"{call.iface} (ifupdown's environment)")
-    cable, issues = cable_from_settings(call.iface, settings, where, "interfaces")
+    cable, issues = _env_cable(call, cfg)
     if cable is None:
         raise ConfigError(issues)
+    doubts = issues  # (warnings)
+    if ifs is not None and ifs.stanzas(call.iface) and call.iface in cfg.broken:
+        raise ConfigError(cfg.broken[call.iface])  # as rrqctl show says (two stanzas, say)
     errors, warnings = check_keyfiles(cable)
     for other in cfg.cables.values():
         if other.name != cable.name and other.port is not None and other.port == cable.port:
@@ -270,19 +330,35 @@ def hook_cable(call: HookCall, src: Sources) -> Cable:
             )
     if errors:
         raise ConfigError(errors)
-    for w in warnings:
+    for w in doubts + warnings:
         print(f"rrqctl: {w}", file=sys.stderr)
     classes = tuple(ifs.classes(call.iface)) if ifs is not None else ()
     return cable.model_copy(update={"start": classes})
 
 
+def _env_cable(call: HookCall, cfg: Config) -> tuple[Cable | None, list[Issue]]:
+    ifs = cfg.interfaces
+    written = ifs.options(call.iface) if ifs is not None else []
+    settings = list(hookenv.locate(call.settings, written))
+    stanzas = ifs.stanzas(call.iface) if ifs is not None else []
+    where = stanzas[0].loc if stanzas else Location(f"{call.iface} (ifupdown's environment)")
+    return cable_from_settings(call.iface, settings, where, "interfaces")
+
+
+def stray_settings(call: HookCall, src: Sources) -> None:
+    """A stanza with rrqnet_* options and no rrqnet_port (ifup runs the hook for it): fine if
+    another stanza of the same interface makes it a cable; else what is wrong, as an error."""
+    cfg = load(src)
+    if call.iface in cfg.cables and cfg.kinds.get(call.iface) == "interfaces":
+        return
+    issues = cfg.broken.get(call.iface) or _env_cable(call, cfg)[1]
+    raise ConfigError(issues or f"{call.iface}: rrqnet_* options without rrqnet_port")
+
+
 # ---- systemd-networkd --------------------------------------------------------------
 
 
-def networkd_cable(file_name: str, dirs: tuple[str, ...]) -> Found | None:
-    nd = networkd.read_netdev(file_name, dirs)
-    if nd is None or not nd.is_cable:
-        return None
+def networkd_cable(nd: networkd.Netdev, file_name: str, dirs: tuple[str, ...]) -> Found:
     name_e = nd.get("NetDev", "Name")
     kind_e = nd.get("NetDev", "Kind")
     where = name_e.loc if name_e else Location(nd.file)
@@ -337,29 +413,13 @@ def confd_cable(path: str) -> Found:
     by_name = {a.name: a for a in assignments}
     tap = by_name.get("TAP")
     name = tap.words[0] if tap and tap.words else base
-    settings: list[Setting] = []
-    extra: dict[str, object] = {}
+    read = _ConfdValues()
     for a in assignments:
-        if a.name in CONFD_VARS:
-            settings.append(Setting(CONFD_VARS[a.name], " ".join(a.words), a.loc))
-        elif a.name == "VPN":
-            settings += [Setting("rrqnet_remote", w, loc) for w, loc in a.word_locs()]
-        elif a.name == "OPTIONS":
-            opts = [w for w in a.words if w not in ("-v", "-vv", "-vvv")]
-            if opts:
-                settings.append(Setting("rrqnet_options", " ".join(opts), a.loc))
-            verbose = [w for w in a.words if w not in opts]
-            if verbose:
-                extra["verbosity"] = len(verbose[-1]) - 1
-        elif a.name == "VERBOSE":
-            extra["verbosity"] = _verbosity(a.words[0] if a.words else "")
-        elif a.name == "IP":
-            extra["address"] = a.words[0] if a.words else None
-        elif a.name != "TAP":
+        if a.name != "TAP" and not read.take(a):
             issues.append(
                 Issue(
                     a.loc,
-                    f"unknown variable {a.name} (rrqnet-cron reads "
+                    f"unknown variable {a.name} (a conf.d file sets "
                     f"{' '.join(confd.KNOWN)})" + did_you_mean(a.name, confd.KNOWN),
                     warning=True,
                 )
@@ -371,15 +431,75 @@ def confd_cable(path: str) -> Found:
     errors = [i for i in issues if not i.warning]
     if not errors:
         cable, errors = cable_from_settings(
-            name, settings, where, "confd", label=_confd_label, extra=extra
+            name,
+            read.settings,
+            where,
+            "confd",
+            label=_confd_label,
+            extra=read.extra,
+            places=read.places,
         )
     return name, cable, errors + warnings, where
+
+
+@dataclass
+class _ConfdValues:
+    """conf.d's variables as rrqnet_* settings, and the values that have no option."""
+
+    settings: list[Setting] = field(default_factory=list)
+    extra: dict[str, object] = field(default_factory=dict)
+    places: dict[str, Location] = field(default_factory=dict)
+
+    def take(self, a: confd.Assignment) -> bool:
+        """Read one assignment; False if the variable is not one rrqnet-cron knows."""
+        if a.name in CONFD_VARS:
+            self.settings.append(Setting(CONFD_VARS[a.name], " ".join(a.words), a.loc))
+        elif a.name == "VPN":
+            self.settings += _vpn_remotes(a)
+        elif a.name == "OPTIONS":
+            opts = [w for w in a.words if w not in ("-v", "-vv", "-vvv")]
+            if opts:
+                self.settings.append(Setting("rrqnet_options", " ".join(opts), a.loc))
+            verbose = [w for w in a.words if w not in opts]
+            if verbose:
+                self._verbosity(len(verbose[-1]) - 1, a.loc)
+        elif a.name == "VERBOSE":
+            self._verbosity(_verbosity(a.words[0] if a.words else ""), a.loc)
+        elif a.name == "IP":
+            self.extra["addresses"] = a.words
+            self.places.update({f"addresses[{i}]": at for i, (_, at) in enumerate(a.word_locs())})
+        elif a.name == "LOG":
+            self.settings.append(Setting("rrqnet_log", " ".join(a.words), a.loc))
+        else:
+            return False
+        return True
+
+    def _verbosity(self, level: int, loc: Location) -> None:
+        self.extra["verbosity"] = level
+        self.places["verbosity"] = loc
+
+
+def _vpn_remotes(a: confd.Assignment) -> list[Setting]:
+    """VPN=( remote [-i MAC,...] ... ): rrqnet-cron passes the words to rrqnet as they are,
+    so '-i MACS' belongs to the remote before it."""
+    out: list[Setting] = []
+    words = a.word_locs()
+    for i, (w, loc) in enumerate(words):
+        if i and words[i - 1][0] == "-i" and out:
+            continue  # (taken with the -i before it)
+        if w == "-i" and out and i + 1 < len(words):
+            last = out[-1]
+            out[-1] = Setting(last.name, f"{last.value} -i {words[i + 1][0]}", last.loc)
+        else:
+            out.append(Setting("rrqnet_remote", w, loc))
+    return out
 
 
 def _confd_label(o: OptionSpec) -> str:
     names = {v: k for k, v in CONFD_VARS.items()} | {
         "rrqnet_remote": "VPN",
         "rrqnet_options": "OPTIONS",
+        "rrqnet_log": "LOG",
     }
     return names.get(o.name, o.name)
 
@@ -449,9 +569,7 @@ def _check_key(
     elif st.st_mode & stat.S_IWOTH:
         errors.append(Issue(loc, f"key file {path} is writable by every user (chmod o-w {path})"))
     elif open_dir and not dir_st.st_mode & stat.S_ISVTX:  # type: ignore[union-attr]
-        errors.append(
-            Issue(loc, f"key file {path} is in {folder}, which every user may write to")
-        )
+        errors.append(Issue(loc, f"key file {path} is in {folder}, which every user may write to"))
     elif st.st_mode & stat.S_IROTH:
         errors.append(Issue(loc, f"key file {path} is readable by everyone (chmod o-r {path})"))
     elif open_dir:

@@ -49,6 +49,7 @@ class Remote:
     keyfile: str | None = None
     ignore: tuple[bytes, ...] = field(default=())
     host: str | None = None  # a host name: ip is then UNRESOLVED, or where it resolved
+    _text: str = field(default="", init=False, repr=False, compare=False)  # text(), once made
 
     @property
     def network(self) -> IPNetwork:
@@ -93,6 +94,11 @@ class Remote:
 
     def text(self) -> str:
         """The declaration as rrqnet(8) writes it (without the -i list)."""
+        if not self._text:
+            object.__setattr__(self, "_text", self._make_text())  # (frozen: said once)
+        return self._text
+
+    def _make_text(self) -> str:
         if self.host is not None:
             key = f"={self.keyfile}" if self.keyfile is not None else ""
             return f"{self.host}:{self.port}{key}"

@@ -147,7 +147,7 @@ def should_be_up(cfg: Config, paths: Paths, ifupdown_state: str) -> list[str]:
             names.add(name)
         if kind == "networkd" and notify.booted():
             names.add(name)
-    return sorted(names)
+    return sorted(n for n in names if not os.path.exists(paths.taken_down(n)))
 
 
 @contextlib.contextmanager
@@ -169,11 +169,13 @@ class Checker:
         paths: Paths,
         *,
         dry_run: bool = False,
+        now: bool = False,
         clock: Callable[[], float] = time.time,
         ifupdown_state: str = DEFAULT_IFUPDOWN_STATE,
         wanted: Callable[[str], bool] | None = None,
     ) -> None:
         self.cfg, self.paths, self.dry_run, self.clock = cfg, paths, dry_run, clock
+        self.now = now  # repair now, whatever the back-off says
         self.ifupdown_state = ifupdown_state
         self.wanted = wanted
         self.backoff_file = os.path.join(paths.run_dir, "check.json")
@@ -199,6 +201,9 @@ class Checker:
         return self.wanted is not None and not self.wanted(name)
 
     def _checked(self, name: str) -> Report:
+        if os.path.exists(self.paths.taken_down(name)):
+            down = f"taken down by `rrqctl down {name}`: left down until `rrqctl up {name}`"
+            return Report(name, findings=[Finding("down", down, repair=False)])
         data, record = load_record(self.paths, name)
         if "engine" not in record.made and notify.booted():
             return self._unit(name)
@@ -241,7 +246,7 @@ class Checker:
         from rrqctl.system import host  # netlink (pyroute2): loaded only to repair
 
         now = self.clock()
-        if not self.backoff.allows(cable.name, now):
+        if not self.now and not self.backoff.allows(cable.name, now):
             report.failed = f"waiting: {self.backoff.waiting(cable.name, now)}"
             return
         try:
@@ -273,7 +278,7 @@ class Checker:
         if not seen_dead:
             report.findings = [Finding("config", f"{e}; still running as it was", repair=False)]
             return report
-        if not self.backoff.allows(name, now):
+        if not self.now and not self.backoff.allows(name, now):
             report.failed = f"waiting: {self.backoff.waiting(name, now)}"
             return report
         report.failed = str(e).splitlines()[0]

@@ -25,7 +25,7 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from rrqctl.errors import NotRunningError
+from rrqctl.errors import NotRunningError, RrqError
 from rrqctl.supervise.metrics import metrics_text
 
 if TYPE_CHECKING:
@@ -155,6 +155,8 @@ def query(path: str, cmd: str = "status", timeout: float = TIMEOUT) -> Any:
             chunks.append(chunk)
     except (FileNotFoundError, ConnectionRefusedError):
         raise NotRunningError(f"no engine answers on {path}") from None
+    except PermissionError:
+        raise RrqError(f"{path}: permission denied (control sockets are root's)") from None
     except OSError as e:
         raise NotRunningError(f"{path}: {e.strerror or e}") from None
     finally:

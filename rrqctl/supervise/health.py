@@ -34,7 +34,7 @@ class WantedLink(Protocol):
     @property
     def mtu(self) -> int | None: ...
     @property
-    def address(self) -> object | None: ...
+    def addresses(self) -> tuple[object, ...]: ...
     @property
     def bridge(self) -> str | None: ...
     @property
@@ -65,8 +65,9 @@ def link_findings(cable: WantedLink, seen: Observed) -> list[Finding]:
         out.append(Finding("mac", f"{name} has MAC {seen.tap_mac}, not {cable.mac}"))
     if cable.mtu and seen.tap_mtu != cable.mtu:
         out.append(Finding("mtu", f"{name} has MTU {seen.tap_mtu}, not {cable.mtu}"))
-    if cable.address is not None and str(cable.address) not in seen.tap_addresses:
-        out.append(Finding("address", f"{name} lacks address {cable.address}"))
+    for address in map(str, cable.addresses):
+        if address not in seen.tap_addresses:
+            out.append(Finding("address", f"{name} lacks address {address}"))
     if cable.bridge and seen.tap_master != cable.bridge:
         where = f"a port of {seen.tap_master}" if seen.tap_master else "in no bridge"
         out.append(Finding("bridge", f"{name} is {where}, not a port of {cable.bridge}"))
@@ -131,7 +132,10 @@ class Backoff:
 
     def waiting(self, key: str, now: float) -> str:
         left = self.next_try.get(key, 0.0) - now
-        return f"{self.failures.get(key, 0)} failed repairs; next try in {left:.0f}s"
+        return (
+            f"{self.failures.get(key, 0)} failed repairs; next try in {left:.0f}s "
+            f"(`rrqctl check --now {key}` tries now)"
+        )
 
     @classmethod
     def load(cls, path: str) -> Backoff:

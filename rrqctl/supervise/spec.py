@@ -29,7 +29,7 @@ class CableSpec:
     dhcp: tuple[str, ...] | None  # dhclient's arguments; None: no DHCP
     mac: str | None
     mtu: int | None
-    address: str | None
+    addresses: tuple[str, ...]
     nice: int | None
     verbosity: int
     syslog: tuple[str, str] | None
@@ -49,7 +49,7 @@ class CableSpec:
             dhcp=tuple(dhcp["args"]) if dhcp is not None else None,
             mac=c.get("mac"),
             mtu=c.get("mtu"),
-            address=c.get("address"),
+            addresses=tuple(c.get("addresses", ())),
             nice=c.get("nice"),
             verbosity=int(c.get("verbosity", 0)),
             syslog=(syslog[0], syslog[1]) if syslog else None,

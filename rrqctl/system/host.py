@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
-from rrqctl.errors import ActionError
+from rrqctl.errors import ActionError, EngineError
 from rrqctl.plan import Action, Record, Step, dhclient_argv, plan_down, plan_up
 from rrqctl.system import netlink, proc
 from rrqctl.system.locks import exclusive
@@ -115,7 +115,7 @@ class Up:
         elif a.step is Step.LINK_UP:
             netlink.set_up(name)
         elif a.step is Step.ADDRESS:
-            netlink.add_address(name, str(c.address))
+            netlink.add_address(name, a.value)
         elif a.step is Step.BRIDGE:
             netlink.set_master(name, str(c.bridge))
         elif a.step is Step.ENGINE:
@@ -137,7 +137,7 @@ class Up:
             if a.undo:
                 self.say(f"[#] {a.undo}   (undoing)")
                 with contextlib.suppress(ActionError, OSError):
-                    undo(a.step, self.cable, self.paths, self.record)
+                    undo(a.step, self.cable, self.paths, self.record, a.value)
             with contextlib.suppress(ValueError):
                 self.record.made.remove(a.step.value)
         if self.record.made:
@@ -210,7 +210,7 @@ def wait_ready(fd: int, pid: int, name: str, timeout: float = READY_TIMEOUT) -> 
         left = deadline - time.monotonic()
         if left <= 0:
             proc.terminate(pid)
-            raise ActionError(f"the engine for {name} did not become ready in {timeout:.0f}s")
+            raise EngineError(f"the engine for {name} did not become ready in {timeout:.0f}s")
         if select.select([fd], [], [], left)[0]:
             chunk = os.read(fd, 4096)
             if not chunk:
@@ -223,20 +223,22 @@ def wait_ready(fd: int, pid: int, name: str, timeout: float = READY_TIMEOUT) -> 
     with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, 0)
     reason = line.removeprefix("FAIL ") if line else "it exited without a word"
-    raise ActionError(f"the engine for {name} did not start: {reason}")
+    raise EngineError(f"the engine for {name} did not start: {reason}")
 
 
 # ---- down -------------------------------------------------------------------------------
 
 
-def undo(step: Step, cable: Cable, paths: Paths, record: Record) -> None:
+def undo(step: Step, cable: Cable, paths: Paths, record: Record, value: str = "") -> None:
+    """Undo step (value: the one address of an ADDRESS action; else all of the cable's)."""
     name = cable.name
     if step is Step.TAP:
         netlink.delete_link(name)
     elif step is Step.LINK_UP:
         netlink.set_down(name)
     elif step is Step.ADDRESS:
-        netlink.del_address(name, str(cable.address))
+        for address in [value] if value else map(str, cable.addresses):
+            netlink.del_address(name, address)
     elif step is Step.BRIDGE:
         netlink.set_nomaster(name)
     elif step is Step.ENGINE:
@@ -276,7 +278,7 @@ def down(
     actions = plan_down(cable, record, seen, steps)
     for a in actions:
         say(f"[#] {a.text}")
-        undo(a.step, cable, paths, record)
+        undo(a.step, cable, paths, record, a.value)
         with contextlib.suppress(ValueError):
             record.made.remove(a.step.value)
     for s in steps:

@@ -4,7 +4,9 @@ that installed rrqctl from PyPI (the Debian package ships the same files itself)
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -22,7 +24,9 @@ class Item:
 
 
 def items(rrqctl: str, schedule: str) -> list[Item]:
-    hook = render.data_file("hooks", "rrqnet")
+    hook = render.data_file("hooks", "rrqnet").replace(
+        "RRQCTL=/usr/bin/rrqctl", f"RRQCTL={shlex.quote(rrqctl)}"
+    )
     unit = render.data_file("units", "rrqnet@.service").replace("/usr/bin/rrqctl", rrqctl)
     out = [Item(f"etc/network/{d}/rrqnet", hook, 0o755) for d in HOOK_DIRS]
     out += [
@@ -105,5 +109,13 @@ def _differs(root: str, i: Item) -> bool:
 
 
 def this_rrqctl() -> str:
+    """The rrqctl command this process runs as: a virtualenv's, pipx's, /usr/bin's. Hooks,
+    units and cron run with their own PATH, so they are given it by its full path."""
+    argv0 = sys.argv[0]
+    if os.path.basename(argv0) == "rrqctl" and os.access(argv0, os.X_OK):
+        return os.path.abspath(argv0)
+    beside = os.path.join(os.path.dirname(sys.executable), "rrqctl")  # python -m rrqctl
+    if os.access(beside, os.X_OK):
+        return beside
     found = shutil.which("rrqctl")
-    return os.path.realpath(found) if found else "/usr/local/bin/rrqctl"
+    return os.path.abspath(found) if found else "/usr/bin/rrqctl"

@@ -65,6 +65,15 @@ class Paths:
     def dhclient_leases(self, name: str) -> str:
         return self._file(name, "dhclient.leases")
 
+    def ifupdown_owned(self, name: str) -> str:
+        """Present while ifup's static method owns the cable's addresses (the hook, under
+        systemd, starts rrqnet@NAME between ifup's steps: the unit leaves them to ifup)."""
+        return self._file(name, "ifupdown")
+
+    def taken_down(self, name: str) -> str:
+        """Present after `rrqctl down NAME`: check leaves the cable down until `up`."""
+        return self._file(name, "down")
+
     def changes_lock(self) -> str:
         return os.path.join(self.run_dir, ".lock")
 

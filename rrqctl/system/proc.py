@@ -27,14 +27,15 @@ def run(
     timeout: float = 60.0,
     env: Mapping[str, str] | None = None,
     input_text: str | None = None,
+    capture: bool = True,
 ) -> subprocess.CompletedProcess[str]:
-    """Run argv to completion, capturing its output."""
+    """Run argv to completion, capturing its output (else it goes where ours goes)."""
     log.debug("run: %s", shlex.join(argv))
     try:
         r = subprocess.run(
             list(argv),
             check=False,
-            capture_output=True,
+            capture_output=capture,
             text=True,
             timeout=timeout,
             env=dict(env) if env is not None else None,

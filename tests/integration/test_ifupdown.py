@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from tests.ifupdown import IfupdownHost
-from tests.netlab import Lab, wait_for
+from tests.netlab import BIN, Lab, wait_for
 
 SCRIPT = Path(__file__).parents[1] / "data" / "dhclient-script"
 
@@ -282,3 +282,103 @@ def engines(lab: Lab, ns: str) -> list[int]:
             if b"run" in argv and any(x.endswith(b"rrqctl") for x in argv):
                 out.append(p)
     return out
+
+
+def test_ifup_finds_rrqctl_installed_from_pypi_where_ifupdowns_path_does_not(
+    netlab: Lab,
+) -> None:
+    """`pip install` into a venv, `rrqctl install --root`: ifupdown's PATH has no rrqctl, so
+    the hook calls the one install was run as (written into it)."""
+    (a,) = underlay(netlab, "a")
+    text = stanza("mynet0", "address 10.88.0.1/24", "rrqnet_port 3636", method="static")
+    ha = IfupdownHost(netlab, a, text + stanza("other0", "rrqnet_prot 3637"), installed=True)
+    hook = (ha.dir / "etc-network" / "if-pre-up.d" / "rrqnet").read_text()
+    assert f"RRQCTL={BIN}/rrqctl\n" in hook
+    r = ha.ifup("mynet0")
+    assert r.returncode == 0, r.stderr
+    assert "10.88.0.1/24" in netlab.ip(a, "-4", "addr", "show", "mynet0")
+    assert engines(netlab, a)
+    # a typo in rrqnet_port itself: said with its line, through the same hook (issue 24.5)
+    r = ha.ifup("other0")
+    assert r.returncode != 0
+    assert (
+        "rrqctl: /etc/network/interfaces:5: unknown option rrqnet_prot; "
+        "did you mean rrqnet_port?\n" in r.stderr
+    ), r.stderr
+    assert "other0" not in netlab.links(a)
+    assert ha.ifdown("mynet0").returncode == 0
+    assert ha.leftovers() == {"link": False, "pids": [], "files": []}
+
+
+def test_a_typo_in_rrqnet_port_fails_ifup_with_its_line_and_a_guess(netlab: Lab) -> None:
+    (a,) = underlay(netlab, "a")
+    ha = IfupdownHost(
+        netlab, a, stanza("mynet0", "rrqnet_prot 3636", "rrqnet_remote 10.77.9.1:3636")
+    )
+    r = ha.ifup("mynet0")
+    assert r.returncode != 0
+    assert r.stderr.startswith(
+        "rrqctl: /etc/network/interfaces:2: unknown option rrqnet_prot; did you mean rrqnet_port?\n"
+    ), r.stderr
+    assert ha.leftovers() == {"link": False, "pids": [], "files": []}
+    assert ha.state() == ""
+    r = ha.ifdown("mynet0")
+    assert (r.returncode, r.stderr) == (0, "ifdown: interface mynet0 not configured\n")
+
+
+def test_two_stanzas_for_one_cable_fail_ifup_as_show_does(netlab: Lab) -> None:
+    (a,) = underlay(netlab, "a")
+    ha = IfupdownHost(
+        netlab,
+        a,
+        stanza("mynet0", "rrqnet_port 3636", "rrqnet_remote 10.77.9.1:3636")
+        + stanza("mynet0", "rrqnet_port 3637"),
+    )
+    r = ha.ifup("mynet0")
+    assert r.returncode != 0
+    assert "rrqctl: /etc/network/interfaces:5: rrqnet_port given twice (first at " in r.stderr
+    assert ha.leftovers() == {"link": False, "pids": [], "files": []}
+    assert ha.state() == ""
+
+
+def test_an_address_family_stanza_of_a_cable_is_not_taken_for_a_typo(netlab: Lab) -> None:
+    """iface mynet0 inet static + iface mynet0 inet6 static: one cable, two stanzas; the hook
+    runs for each, and the one without rrqnet_port has nothing to do."""
+    (a,) = underlay(netlab, "a")
+    ha = IfupdownHost(
+        netlab,
+        a,
+        stanza("mynet0", "address 10.88.0.1/24", "rrqnet_port 3636", method="static")
+        + "iface mynet0 inet6 static\n    address fd88::1/64\n    rrqnet_nice 5\n",
+    )
+    r = ha.ifup("mynet0")
+    assert r.returncode == 0, r.stderr
+    assert "fd88::1/64" in netlab.ip(a, "-6", "addr", "show", "mynet0")
+    assert ha.ifdown("mynet0").returncode == 0
+    assert ha.leftovers() == {"link": False, "pids": [], "files": []}
+
+
+def test_rrqctl_up_and_down_of_a_stanza_go_through_ifup_and_ifdown(netlab: Lab) -> None:
+    """One owner: ifupdown's record of what is up stays true whichever command is used."""
+    (a,) = underlay(netlab, "a")
+    text = stanza("mynet0", "address 10.88.0.1/24", "rrqnet_port 3636", method="static")
+    ha = IfupdownHost(netlab, a, text)
+    r = ha.rrqctl("up", "mynet0")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.startswith(f"[#] ifup mynet0 --state-dir {ha.dir}/state\n")
+    assert ha.state() == "mynet0=mynet0\n"
+    assert "10.88.0.1/24" in netlab.ip(a, "-4", "addr", "show", "mynet0")
+    r = ha.ifdown("mynet0")
+    assert r.returncode == 0, r.stderr
+    assert ha.leftovers() == {"link": False, "pids": [], "files": []}
+
+    assert ha.ifup("mynet0").returncode == 0
+    r = ha.rrqctl("down", "mynet0")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.startswith(f"[#] ifdown mynet0 --state-dir {ha.dir}/state\n")
+    assert ha.state() == ""
+    assert ha.leftovers() == {"link": False, "pids": [], "files": []}
+    r = ha.rrqctl("up", "mynet0")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert ha.leftovers()["files"] == ["mynet0.json", "mynet0.pid", "mynet0.sock"]
+    assert ha.ifdown("mynet0").returncode == 0

@@ -27,8 +27,11 @@ def peer(lab: Lab, quiet: bool = False) -> tuple[str, str]:
     return a, b
 
 
-def stanza(*options: str, name: str = "mynet0", head: str = "") -> str:
+def stanza(*options: str, name: str = "mynet0", head: str = "", static: bool = True) -> str:
+    """A stanza; static: inet static with address 10.88.0.1/24 (line 2), else inet manual."""
     body = "".join(f"    {o}\n" for o in options)
+    if not static:
+        return f"{head}iface {name} inet manual\n{body}"
     return f"{head}iface {name} inet static\n    address 10.88.0.1/24\n{body}"
 
 
@@ -67,11 +70,10 @@ def test_up_pings_and_down_leaves_nothing(netlab: Lab) -> None:
     out = netlab.rrqctl(a, "up", "mynet0").stdout
     assert out.startswith(  # the tap sized to the path: 1500 - 28 - 14 - 32 (sealed)
         "[#] ip tuntap add dev mynet0 mode tap\n[#] ip link set dev mynet0 mtu 1426\n"
-        "[#] ip link set dev mynet0 up\n"
+        "[#] ip link set dev mynet0 up\n[#] ip addr add 10.88.0.1/24 dev mynet0\n"
     )
     assert out.endswith("mynet0 is up\n")
-    netlab.ip(a, "addr", "add", "10.88.0.1/24", "dev", "mynet0")
-    assert netlab.ping(a, "10.88.0.2")
+    assert netlab.ping(a, "10.88.0.2")  # the stanza's address, as ifup would give it
     detail = netlab.ip(a, "-d", "link", "show", "mynet0")
     assert "tun type tap pi off" in detail  # persistent, no packet information
     st = netlab.rrqctl(a, "status", "mynet0").stdout
@@ -108,6 +110,34 @@ def test_a_tap_that_existed_before_is_left_in_place(netlab: Lab) -> None:
     assert netlab.pids(a) == []
 
 
+def test_up_gives_the_stanzas_addresses_and_down_leaves_a_tap_found_as_it_was(
+    netlab: Lab,
+) -> None:
+    """inet static (address + netmask) and inet6 static: `rrqctl up` gives the tap what ifup
+    would; on a tap that was there before (down), down takes them and the link back."""
+    a, b = peer(netlab)
+    netlab.rrqnet(b, "-t tap0 3636 10.77.0.1:3636", "b")
+    netlab.ip(b, "addr", "add", "fd88::2/64", "dev", "tap0")
+    netlab.ip(a, "tuntap", "add", "dev", "mynet0", "mode", "tap")
+    netlab.write_interfaces(
+        a,
+        "iface mynet0 inet static\n    address 10.88.0.1\n    netmask 255.255.255.0\n"
+        "    rrqnet_port 3636\n    rrqnet_remote 10.77.0.2:3636\n"
+        "iface mynet0 inet6 static\n    address fd88::1/64\n",
+    )
+    plan = netlab.rrqctl(a, "plan", "mynet0").stdout
+    assert (
+        "[#] ip addr add 10.88.0.1/24 dev mynet0\n[#] ip addr add fd88::1/64 dev mynet0\n" in plan
+    )
+    netlab.rrqctl(a, "up", "mynet0")
+    assert netlab.ping(a, "10.88.0.2") and netlab.ping(a, "fd88::2")
+    out = netlab.rrqctl(a, "down", "mynet0").stdout
+    assert "[#] ip addr del 10.88.0.1/24 dev mynet0\n" in out
+    assert "[#] ip link set dev mynet0 down\n" in out
+    link = netlab.ip(a, "addr", "show", "mynet0")
+    assert "state DOWN" in link and "10.88.0.1" not in link and "fd88::1" not in link
+
+
 def test_missing_key_file_fails_before_anything_is_made(netlab: Lab) -> None:
     a, _ = peer(netlab)
     path = netlab.write_interfaces(
@@ -126,7 +156,7 @@ def test_failure_after_the_tap_was_made_rolls_back(netlab: Lab) -> None:
     netlab.write_interfaces(a, stanza("rrqnet_port 3636", "rrqnet_remote 10.77.0.2:3636"))
     squat_port(netlab, a)
     r = netlab.rrqctl(a, "up", "mynet0", check=False)
-    assert r.returncode == 4, r.stdout + r.stderr
+    assert r.returncode == 5, r.stdout + r.stderr  # the engine's failure, rolled back
     assert "[#] ip tuntap add dev mynet0 mode tap" in r.stdout
     assert "[#] ip link del dev mynet0   (undoing)" in r.stdout
     assert (
@@ -141,7 +171,10 @@ def test_bridge_makes_the_tap_a_port_of_it(netlab: Lab) -> None:
     a, _ = peer(netlab)
     netlab.ip(a, "link", "add", "br0", "type", "bridge")
     netlab.write_interfaces(
-        a, stanza("rrqnet_port 3636", "rrqnet_remote 10.77.0.2:3636", "rrqnet_bridge br0")
+        a,
+        stanza(
+            "rrqnet_port 3636", "rrqnet_remote 10.77.0.2:3636", "rrqnet_bridge br0", static=False
+        ),
     )
     out = netlab.rrqctl(a, "up", "mynet0").stdout
     assert "[#] ip link set dev mynet0 master br0" in out
@@ -209,7 +242,7 @@ def test_run_engine_process_stays_small_reloads_and_undoes_its_set_up(netlab: La
     netlab.ip(a, "addr", "add", "10.88.0.1/24", "dev", "br0")
     netlab.ip(a, "link", "set", "br0", "up")
     options = ("rrqnet_port 3636", f"rrqnet_remote 10.77.0.2:3636={key}", "rrqnet_bridge br0")
-    netlab.write_interfaces(a, stanza(*options))
+    netlab.write_interfaces(a, stanza(*options, static=False))
     argv = [str(BIN / "rrqctl"), "run", "mynet0", *netlab.rrqctl_args(a)]
     run = netlab.spawn(a, argv, "run")
     sock = netlab.run_dir(a) / "mynet0.sock"
@@ -296,3 +329,71 @@ def test_run_appends_its_log_to_the_rrqnet_log_file_and_refuses_one_it_cannot_op
         "directory\n",
     )
     assert "mynet0" not in netlab.links(a)
+
+
+def test_down_sticks_until_up_and_check_now_retries_at_once(netlab: Lab) -> None:
+    """A conf.d cable is one check keeps up (as rrqnet-cron does): after `rrqctl down` it
+    stays down until `rrqctl up`. A repair that failed (no bridge) waits before the next
+    try; `check --now NAME` tries at once, once the admin has fixed what was wrong."""
+    a, _ = peer(netlab)
+    confd = netlab.dir / a / "conf.d"
+    confd.mkdir(parents=True)
+    (confd / "x0.conf").write_text("TAP=x0\nPORT=4000\nVPN=( 10.77.0.2:4000 )\nBR=br9\n")
+    state = netlab.dir / "no-ifupdown"
+
+    def check(*more: str) -> subprocess.CompletedProcess[str]:
+        return netlab.rrqctl(a, "check", f"--ifupdown-state={state}", *more, check=False)
+
+    r = check()
+    assert r.returncode == 1 and "x0: not repaired: " in r.stdout
+    assert "there is no bridge br9 on this host" in r.stdout
+    netlab.ip(a, "link", "add", "br9", "type", "bridge")
+    r = check()
+    assert r.returncode == 1
+    assert "x0: not repaired: waiting: 1 failed repairs; next try in" in r.stdout
+    assert "(`rrqctl check --now x0` tries now)" in r.stdout
+    r = check("--now", "x0")
+    assert (r.returncode, r.stdout.splitlines()[-1]) == (0, "x0: repaired"), r.stdout
+    assert "master br9" in netlab.ip(a, "link", "show", "x0")
+
+    netlab.rrqctl(a, "down", "x0")
+    assert "x0" not in netlab.links(a)
+    r = check()
+    assert (r.returncode, r.stdout, r.stderr) == (0, "", "")
+    assert "x0" not in netlab.links(a)
+    r = check("x0")  # asked by name: said, not undone
+    assert r.stdout == "x0: down: taken down by `rrqctl down x0`: left down until `rrqctl up x0`\n"
+    assert "x0" not in netlab.links(a)
+    netlab.rrqctl(a, "up", "x0")
+    netlab.rrqctl(a, "down", "x0")
+    netlab.rrqctl(a, "up", "x0")
+    pid = int((netlab.run_dir(a) / "x0.pid").read_text())
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: not Path(f"/proc/{pid}").exists(), what="the engine to die")
+    r = check()
+    assert "x0: repaired" in r.stdout, r.stdout  # up again: check keeps it up again
+
+
+def test_status_as_another_user_says_it_may_not_look(netlab: Lab) -> None:
+    a, _ = peer(netlab)
+    netlab.write_interfaces(a, stanza("rrqnet_port 3636", static=False))
+    netlab.rrqctl(a, "up", "mynet0")
+    for argv in (["status", "mynet0"], ["status", "--metrics"], ["status"]):
+        r = subprocess.run(
+            ["ip", "netns", "exec", a, "runuser", "-u", "nobody", "--", str(BIN / "rrqctl"),
+             *argv, *netlab.rrqctl_args(a)],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        assert r.returncode in (1, 3) and r.stdout == "", argv  # (3: its files are not readable)
+        assert re.fullmatch(r"rrqctl: \S+: (cannot read: )?[Pp]ermission denied.*\n", r.stderr)
+    netlab.dir.chmod(0o755)
+    for d in (netlab.dir / a, netlab.run_dir(a)):
+        d.chmod(0o755)  # the files may be seen; the socket is still root's
+    r = subprocess.run(
+        ["ip", "netns", "exec", a, "runuser", "-u", "nobody", "--", str(BIN / "rrqctl"),
+         "status", "--metrics", *netlab.rrqctl_args(a)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    sock = netlab.run_dir(a) / "mynet0.sock"
+    assert (r.returncode, r.stdout) == (1, "")
+    assert r.stderr == f"rrqctl: {sock}: permission denied (control sockets are root's)\n"

@@ -122,10 +122,10 @@ def test_ifup_brings_a_cable_up_to_a_peer_and_ifdown_takes_it_down(
             base, ["sh", "-c", "cat >> /etc/network/interfaces"], upper=upper, stdin=STANZA
         )
 
-        def ifupdown(cmd: str) -> subprocess.CompletedProcess[str]:
+        def ifupdown(cmd: str, name: str = "mynet0") -> subprocess.CompletedProcess[str]:
             return trixie.chroot(
                 base,
-                [cmd, "--state-dir", "/var/lib/ifupdown-test", "mynet0"],
+                [cmd, "--state-dir", "/var/lib/ifupdown-test", name],
                 upper=upper,
                 netns=a,
                 pid=False,
@@ -141,6 +141,14 @@ def test_ifup_brings_a_cable_up_to_a_peer_and_ifdown_takes_it_down(
         assert r.returncode == 0, r.stdout + r.stderr
         assert "mynet0" not in lb.links(a) and lb.pids(a) == []
         assert sorted(p.name for p in (run_dir / "rrqnet").iterdir() if p.name != ".lock") == []
+        # a typo in rrqnet_port itself: the hook still calls rrqctl, which names the line
+        typo = "iface typo0 inet manual\n    rrqnet_prot 3637\n"
+        trixie.chroot(base, ["sh", "-c", "cat >> /etc/network/interfaces"], upper=upper, stdin=typo)
+        r = ifupdown("ifup", "typo0")
+        assert r.returncode != 0
+        said = r"rrqctl: /etc/network/interfaces:\d+: unknown option rrqnet_prot; did you mean"
+        assert re.search(said, r.stderr), r.stderr
+        assert "typo0" not in lb.links(a)
 
 
 def test_purge_leaves_nothing_but_what_the_admin_made(installed: tuple[Path, Path, str]) -> None:

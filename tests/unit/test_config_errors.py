@@ -282,7 +282,7 @@ CATALOGUE: list[tuple[str, dict[str, str | bytes], list[str]]] = [
     (
         "notap bridge",
         {"interfaces": "iface x inet manual\n rrqnet_port notap 3636\n rrqnet_bridge br0\n"},
-        ["interfaces:1: bridge, dhcp, mac and mtu need a tap (not notap)"],
+        ["interfaces:1: bridge, dhcp, mac, mtu and addresses need a tap (not notap)"],
     ),
     (
         "name",
@@ -433,8 +433,8 @@ WARNINGS = [
         "confd unknown variable",
         {"conf.d/v.conf": "TAP=v0\nPORT=1\nVERBSE=-v\n"},
         [
-            "conf.d/v.conf:3: warning: unknown variable VERBSE (rrqnet-cron reads TAP MAC BR IP PORT OPTIONS "
-            "VPN VERBOSE); did you mean VERBOSE?"
+            "conf.d/v.conf:3: warning: unknown variable VERBSE (a conf.d file sets TAP MAC BR IP "
+            "PORT OPTIONS VPN VERBOSE LOG); did you mean VERBOSE?"
         ],
         None,
     ),

@@ -50,7 +50,7 @@ def test_interfaces_stanza_round_trips(case: str, tmp_path: Path) -> None:
         back = load_tree(tmp_path / cable.name, {"interfaces": text})
         assert back.errors == [], text
         again = back.cables[cable.name]
-        same(cable, again, (*ENGINE_FIELDS, "bridge", "dhcp", "mac", "mtu"))
+        same(cable, again, (*ENGINE_FIELDS, "bridge", "dhcp", "mac", "mtu", "addresses"))
         assert ("auto" in again.start) == ("auto" in cable.start)
 
 
@@ -59,7 +59,8 @@ def test_networkd_files_round_trip(case: str, tmp_path: Path) -> None:
     for cable in golden_cables(case, tmp_path / "golden"):
         if cable.local != "tap":
             continue
-        files = render.networkd_files(cable, ["10.1.2.3/24"])
+        with_address = cable.model_copy(update={"addresses": ("10.1.2.3/24",)})
+        files = render.networkd_files(with_address)
         back = load_tree(tmp_path / cable.name, {f"network/{n}": t for n, t in files.items()})
         assert back.errors == [], files
         again = back.cables[cable.name]
