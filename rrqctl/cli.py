@@ -4,43 +4,16 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from rrqctl import __version__
-from rrqctl.errors import ConfigError, ExitCode, RrqError, UsageError
+from rrqctl.errors import UsageError, run_guarded
 
 PROG = "rrqctl"
 CRON_PROG = "rrqnet-cron"
-ENGINE_FD = "--engine-fd"  # see supervise/handover.py
-
-
-def run_guarded(prog: str, fn: Callable[[], int]) -> int:
-    """Run fn; an RrqError becomes 'prog: message' lines on stderr and its exit code."""
-    try:
-        return fn()
-    except ConfigError as e:
-        for line in e.lines:
-            print(f"{prog}: {line}", file=sys.stderr)
-        return int(e.exit_code)
-    except RrqError as e:
-        first, *rest = str(e).splitlines() or [type(e).__name__]
-        print(f"{prog}: {first}", *rest, sep="\n", file=sys.stderr)
-        return int(e.exit_code)
-    except PermissionError as e:  # (what needs root says so itself; this is the rest)
-        where = f"{e.filename}: " if e.filename else ""
-        hint = "" if os.geteuid() == 0 else " (not root)"
-        print(f"{prog}: {where}{e.strerror or e}{hint}", file=sys.stderr)
-        return int(ExitCode.FAILURE)
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:  # `rrqctl show | head`: the reader left; not our error
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return int(ExitCode.OK)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -113,10 +86,13 @@ def parser(cron: bool = False) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
-    if ENGINE_FD in args_list and "run" in args_list:  # `rrqctl run` after its handover
-        from rrqctl.supervise.handover import run_engine
+    if "run" in args_list:
+        from rrqctl.supervise.spec import ENGINE_FD
 
-        return run_guarded(PROG, lambda: run_engine(args_list))
+        if ENGINE_FD in args_list:  # `rrqctl run` after its handover
+            from rrqctl.supervise.handover import run_engine
+
+            return run_guarded(PROG, lambda: run_engine(args_list))
 
     def go() -> int:
         args = parser(cron=prog == CRON_PROG).parse_args(args_list)
@@ -147,12 +123,3 @@ def fast_exit(rc: int) -> NoReturn:
 def cron_main(argv: Sequence[str] | None = None) -> int:
     """rrqnet-cron NAME...: what upstream's cron script does, as `rrqctl check NAME...`."""
     return main(["check", *(sys.argv[1:] if argv is None else argv)], CRON_PROG)
-
-
-def print_json(data: Any) -> None:
-    json.dump(data, sys.stdout, indent=2, sort_keys=False)
-    sys.stdout.write("\n")
-
-
-def exit_code(ok: bool) -> int:
-    return int(ExitCode.OK if ok else ExitCode.FAILURE)

@@ -11,7 +11,6 @@ import secrets
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -77,7 +76,7 @@ class Demo:
             log = open(os.path.join(self.dir, f"{name}.log"), "wb")  # noqa: SIM115 (closed by exit)
             self.engines.append(
                 proc.spawn(
-                    ["ip", "netns", "exec", ns, sys.executable, "-m", "rrqctl.rrqnet", *argv],
+                    ["ip", "netns", "exec", ns, *proc.python_module("rrqctl.rrqnet"), *argv],
                     stdout=log.fileno(),
                     stderr=log.fileno(),
                     env=env,

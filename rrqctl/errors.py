@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Sequence
+import json
+import os
+import sys
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -107,3 +110,54 @@ class NotRunningError(RrqError):
 
 class BusyError(RrqError):
     exit_code = ExitCode.BUSY
+
+
+ERRORS: dict[str, type[RrqError]] = {
+    c.__name__: c for c in (RrqError, ActionError, ConfigError, EngineError)
+}
+
+
+def error_json(e: RrqError) -> str:
+    """An error as JSON, for the process that waits for a helper (see error_from)."""
+    kind = type(e).__name__ if type(e).__name__ in ERRORS else "RrqError"
+    return json.dumps({"kind": kind, "message": str(e)})
+
+
+def error_from(text: str, fallback: str) -> RrqError:
+    """The error a helper wrote as JSON ({"kind", "message"}), else fallback as ActionError."""
+    try:
+        said = json.loads(text)
+        kind, message = ERRORS.get(said["kind"], RrqError), str(said["message"])
+    except (ValueError, KeyError, TypeError):
+        return ActionError(fallback)
+    return kind(message)
+
+
+def exit_code(ok: bool) -> int:
+    return int(ExitCode.OK if ok else ExitCode.FAILURE)
+
+
+def run_guarded(prog: str, fn: Callable[[], int]) -> int:
+    """Run fn; an RrqError becomes 'prog: message' lines on stderr and its exit code. The one
+    place (for rrqctl, rrqnet and rrqnet-cron alike) that turns an error into what is said."""
+    try:
+        return fn()
+    except ConfigError as e:
+        for line in e.lines:
+            print(f"{prog}: {line}", file=sys.stderr)
+        return int(e.exit_code)
+    except RrqError as e:
+        first, *rest = str(e).splitlines() or [type(e).__name__]
+        print(f"{prog}: {first}", *rest, sep="\n", file=sys.stderr)
+        return int(e.exit_code)
+    except PermissionError as e:  # (what needs root says so itself; this is the rest)
+        where = f"{e.filename}: " if e.filename else ""
+        hint = "" if os.geteuid() == 0 else " (not root)"
+        print(f"{prog}: {where}{e.strerror or e}{hint}", file=sys.stderr)
+        return int(ExitCode.FAILURE)
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `rrqctl show | head`: the reader left; not our error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return int(ExitCode.OK)

@@ -17,20 +17,17 @@ import shutil
 import sys
 from collections.abc import Mapping
 
+from rrqctl.aspects import PHASE_STEPS, Step
 from rrqctl.config import hookenv
 from rrqctl.config.sources import DEFAULT_INTERFACES, Sources, hook_cable, stray_settings
 from rrqctl.errors import ActionError, UsageError
-from rrqctl.plan import PHASE_STEPS, Step
 from rrqctl.supervise.check import DEFAULT_IFUPDOWN_STATE
 from rrqctl.system import host, notify, proc
 from rrqctl.system.names import check_names
 from rrqctl.system.paths import Paths
 from rrqctl.system.records import recorded_cable
 
-DOWN_STEPS = {
-    "pre-down": (Step.DHCP,),
-    "post-down": (Step.DHCP, Step.ENGINE, Step.BRIDGE, Step.ADDRESS, Step.LINK_UP, Step.TAP),
-}
+DOWN_STEPS = {"pre-down": PHASE_STEPS["post-up"], "post-down": tuple(Step)}  # undone in reverse
 
 
 def unit(name: str) -> str:

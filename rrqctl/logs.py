@@ -6,7 +6,7 @@ import logging
 import os
 import sys
 
-from rrqctl.engine.loop import TRACE
+from rrqctl.engine.state import TRACE
 
 LEVELS = {0: logging.WARNING, 1: logging.INFO, 2: logging.DEBUG, 3: TRACE}
 

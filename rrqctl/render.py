@@ -6,11 +6,11 @@ from __future__ import annotations
 import os
 import shlex
 from collections.abc import Sequence
-from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 import jinja2
 
+from rrqctl import resources
 from rrqctl.errors import ConfigError
 from rrqctl.system.paths import UNIT_LOG_DIR
 
@@ -23,7 +23,7 @@ CRON_SCHEDULE = "* * * * *"
 
 def _env() -> jinja2.Environment:
     return jinja2.Environment(
-        loader=jinja2.PackageLoader("rrqctl", "templates"),
+        loader=jinja2.FileSystemLoader(resources.path("templates")),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
@@ -37,8 +37,8 @@ def render(template: str, **context: Any) -> str:
 
 
 def data_file(*parts: str) -> str:
-    """A file shipped in the package (units, hooks)."""
-    return resources.files("rrqctl").joinpath("data", *parts).read_text()
+    """A file shipped with rrqctl (units, hooks)."""
+    return resources.text(*parts)
 
 
 def _options(c: Cable, multicast: bool = False) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -184,3 +186,8 @@ def _show_text(cables: Sequence[Any]) -> str:
             + "\n"
         )
     return "\n".join(out).rstrip()
+
+
+def print_json(data: Any) -> None:
+    json.dump(data, sys.stdout, indent=2, sort_keys=False)
+    sys.stdout.write("\n")

@@ -12,9 +12,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from rrqctl.config.cmdline import VERBOSE, parse_options
 from rrqctl.engine.remotes import parse_ignore_list, parse_multicast, parse_port, parse_remote
 from rrqctl.errors import Issue, Location, UsageError
-from rrqctl.rrqnet import VERBOSE, parse_options
 
 Values = dict[str, Any]
 

@@ -11,20 +11,19 @@ import contextlib
 import functools
 import gc
 import os
-import stat
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from rrqctl.config import confd, eni, hookenv, networkd
+from rrqctl.config.cables import Found, cable_from_settings, loc_of
 from rrqctl.config.hookenv import HookCall
+from rrqctl.config.keyfiles import check_keyfiles, stat_of_path
 from rrqctl.config.options import (
-    BY_NAME,
     MARKER,
     OptionSpec,
     Setting,
-    cable_values,
     did_you_mean,
     normalize,
 )
@@ -35,11 +34,6 @@ if TYPE_CHECKING:  # the model (and pydantic, ~0.2 s) is loaded only once there 
 
 DEFAULT_INTERFACES = "/etc/network/interfaces"
 DEFAULT_CONFD = "/etc/rrqnet/conf.d"
-Label = Callable[[OptionSpec], str]
-
-
-def _line(i: Issue) -> tuple[str, int]:
-    return (i.location.file, i.location.line) if i.location else ("", 0)
 
 
 @dataclass(frozen=True)
@@ -135,7 +129,7 @@ def _load(src: Sources) -> Config:
             cfg.cables.pop(name, None)
     if cfg.cables:
         _drop_clashing(cfg)
-    stat_of = functools.cache(_stat)  # one key file, many cables: looked at once
+    stat_of = functools.cache(stat_of_path)  # one key file, many cables: looked at once
     for c in list(cfg.cables.values()):
         errors, warnings = check_keyfiles(c, stat_of)
         cfg.warnings += warnings
@@ -154,9 +148,6 @@ def _drop_clashing(cfg: Config) -> None:
             if issue.location is not None and str(issue.location) == c.where("port"):
                 cfg.broken.setdefault(c.name, []).append(issue)
                 del cfg.cables[c.name]
-
-
-Found = tuple[str, "Cable | None", list[Issue], Location]
 
 
 def _kind_of(where: Location, src: Sources) -> str:
@@ -220,93 +211,6 @@ def interfaces_cables(ifs: eni.Interfaces) -> Iterable[Found]:
         yield name, cable, issues, where
 
 
-def cable_from_settings(
-    name: str,
-    settings: list[Setting],
-    where: Location | None,
-    kind: str,
-    *,
-    label: Label | None = None,
-    extra: dict[str, object] | None = None,
-    places: dict[str, Location] | None = None,
-) -> tuple[Cable | None, list[Issue]]:
-    """rrqnet_* settings (as written, any spelling) -> a Cable, or the issues why not.
-    extra: more of the cable's values; places: where those were written."""
-    issues: list[Issue] = []
-    known: list[Setting] = []
-    for s in settings:
-        opt = normalize(s.name)
-        if opt in BY_NAME:
-            known.append(s if opt == s.name else Setting(opt, s.value, s.loc))
-        else:
-            issues.append(Issue(s.loc, f"unknown option {s.name}" + did_you_mean(opt, BY_NAME)))
-    say = label or (lambda o: o.name)
-    if known and not any(s.name == MARKER for s in known):
-        first, marker = say(BY_NAME[known[0].name]), say(BY_NAME[MARKER])
-        issues.append(
-            Issue(
-                known[0].loc,
-                f"{first} without {marker}: add '{marker} PORT' to make {name} a cable",
-            )
-        )
-    values, origins, more = cable_values(known, say)
-    issues += more
-    if issues:
-        return None, sorted(issues, key=_line)
-    values["name"] = name
-    values["kind"] = kind
-    if extra:
-        values.update(extra)
-    if places:
-        origins.update(places)
-    if where is not None:
-        values["origin"] = str(where)
-        origins[""] = where
-    try:
-        cable = _build_cable()(values, origins)
-    except ConfigError as e:
-        return None, e.issues
-    return cable, _doubtful_remotes(cable, say)
-
-
-def _doubtful_remotes(cable: Cable, say: Label) -> list[Issue]:
-    """Warnings for remotes that are valid but likely not what was meant."""
-    out = []
-    for i, r in enumerate(cable.remotes):
-        port = _port_in_ipv6(r)
-        if port is not None:
-            address, group = port
-            out.append(
-                Issue(
-                    _loc(cable.where(f"remotes[{i}]")),
-                    f"{say(BY_NAME['rrqnet_remote'])} {r.text()}: an IPv6 address without "
-                    f"brackets has no port, so this admits {r.ip} from any port and sends "
-                    f"nothing; for an uplink to port {group} write [{address}]:{group}",
-                    warning=True,
-                )
-            )
-    return out
-
-
-def _port_in_ipv6(r: Any) -> tuple[str, str] | None:
-    """(address, port) when an unbracketed IPv6 remote ends in a group that reads as a port
-    (decimal digits, 100 or more): fd00::2:3636 meant as [fd00::2]:3636."""
-    if r.host is not None or r.ip.version != 6 or r.port is not None or r.prefixlen != 128:
-        return None
-    head, _, group = str(r.ip).rpartition(":")
-    if not group.isdigit() or int(group) < 100 or int(group) > 65535:
-        return None
-    return (head + ":" if head.endswith(":") else head), group
-
-
-@functools.cache
-def _build_cable() -> Callable[[dict[str, Any], dict[str, Location]], Cable]:
-    """model.build_cable, imported on first use (pydantic: only once there is a cable)."""
-    from rrqctl.model import build_cable
-
-    return build_cable
-
-
 def hook_cable(call: HookCall, src: Sources) -> Cable:
     """The cable ifup is bringing up, from its environment; FILE:LINE from the interfaces file
     wherever the same option and value are written there. Checked as `rrqctl up` checks."""
@@ -323,7 +227,7 @@ def hook_cable(call: HookCall, src: Sources) -> Cable:
         if other.name != cable.name and other.port is not None and other.port == cable.port:
             errors.append(
                 Issue(
-                    _loc(cable.where("port")),
+                    loc_of(cable.where("port")),
                     f"UDP port {cable.port} is already used by cable {other.name} "
                     f"({other.where('port')})",
                 )
@@ -508,87 +412,3 @@ def _verbosity(word: str) -> int:
     if word in ("-v", "-vv", "-vvv"):
         return len(word) - 1
     return 1 if word.lower() in ("1", "yes", "true", "on") else 0
-
-
-# ---- key files ------------------------------------------------------------------------
-
-
-StatOf = Callable[[str], "os.stat_result | OSError"]
-
-
-def _stat(path: str) -> os.stat_result | OSError:
-    try:
-        return os.stat(path)
-    except OSError as e:
-        return e
-
-
-def check_keyfiles(cable: Cable, stat_of: StatOf = _stat) -> tuple[list[Issue], list[Issue]]:
-    """Key files exist, are regular files, are neither readable nor writable by every user (a
-    warning if readable by the group) and nor is their directory writable by every user."""
-    errors: list[Issue] = []
-    warnings: list[Issue] = []
-    for i, r in enumerate(cable.remotes):
-        if r.keyfile:
-            where = functools.partial(cable.where, f"remotes[{i}]")
-            _check_key(r.keyfile, where, errors, warnings, stat_of)
-    if cable.multicast is not None and cable.multicast.keyfile:
-        where = functools.partial(cable.where, "multicast")
-        _check_key(cable.multicast.keyfile, where, errors, warnings, stat_of)
-    return errors, warnings
-
-
-def _loc(text: str | None) -> Location | None:
-    return Location.parse(text) if text else None
-
-
-def _check_key(
-    path: str,
-    where: Callable[[], str | None],
-    errors: list[Issue],
-    warnings: list[Issue],
-    stat_of: StatOf,
-) -> None:
-    """(where: the FILE:LINE of the declaration, asked only if there is something to say)"""
-    st = stat_of(path) if os.path.isabs(path) else None
-    if isinstance(st, os.stat_result) and _key_is_fine(path, st, stat_of):
-        return
-    loc = _loc(where())
-    if not os.path.isabs(path):
-        errors.append(Issue(loc, f"key file {path} must be an absolute path"))
-        return
-    st = stat_of(path)
-    if isinstance(st, OSError):
-        errors.append(Issue(loc, f"key file {path}: {st.strerror}"))
-        return
-    folder = os.path.dirname(path)
-    dir_st = stat_of(folder)
-    open_dir = not isinstance(dir_st, OSError) and dir_st.st_mode & stat.S_IWOTH
-    if not stat.S_ISREG(st.st_mode):
-        errors.append(Issue(loc, f"key file {path} is not a regular file"))
-    elif st.st_mode & stat.S_IWOTH:
-        errors.append(Issue(loc, f"key file {path} is writable by every user (chmod o-w {path})"))
-    elif open_dir and not dir_st.st_mode & stat.S_ISVTX:  # type: ignore[union-attr]
-        errors.append(Issue(loc, f"key file {path} is in {folder}, which every user may write to"))
-    elif st.st_mode & stat.S_IROTH:
-        errors.append(Issue(loc, f"key file {path} is readable by everyone (chmod o-r {path})"))
-    elif open_dir:
-        warnings.append(
-            Issue(loc, f"key file {path} is in {folder}, which every user may add to", warning=True)
-        )
-    elif st.st_mode & stat.S_IRGRP:
-        warnings.append(Issue(loc, f"key file {path} is readable by its group", warning=True))
-    elif st.st_size < 32:
-        errors.append(Issue(loc, f"key file {path} is shorter than 32 bytes"))
-
-
-def _key_is_fine(path: str, st: os.stat_result, stat_of: StatOf) -> bool:
-    """The usual case, said quickly: nothing to say of this key file."""
-    dir_st = stat_of(os.path.dirname(path))
-    return (
-        stat.S_ISREG(st.st_mode)
-        and not st.st_mode & (stat.S_IRWXO | stat.S_IRGRP)
-        and st.st_size >= 32
-        and isinstance(dir_st, os.stat_result)
-        and not dir_st.st_mode & stat.S_IWOTH
-    )

@@ -7,13 +7,9 @@ counter and its replay window; the timers sessions live by.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
 
 from rrqctl.engine import crypto
 from rrqctl.engine.handshake import BAD_TAG, TRANSPORT, Keys
-
-if TYPE_CHECKING:
-    from rrqctl.engine.sessions import SealedPeer
 
 # Timers (WireGuard's, which the same reasoning fits)
 REKEY_AFTER = 120.0  # s: the initiator of a session starts the next one
@@ -121,7 +117,7 @@ class Session:
         self.decl = decl  # the declaration that admitted the endpoint (for a new downlink)
         self.initiator = initiator
         self.confirmed = initiator  # a responder's session: once the initiator has used it
-        self.peer: SealedPeer | None = None  # the channel's, once the session is in use
+        self.peer: object = None  # the SealedPeer using it, once in use (compared by identity)
 
     def seal(self, payload: bytes) -> bytes:
         c = self.counter

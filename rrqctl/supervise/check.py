@@ -23,19 +23,13 @@ import logging.handlers
 import os
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from rrqctl.aspects import Finding, findings
 from rrqctl.errors import NotRunningError, RrqError
 from rrqctl.supervise.control import query
-from rrqctl.supervise.health import (
-    Backoff,
-    Finding,
-    dhclient_findings,
-    engine_findings,
-    link_findings,
-    uplink_findings,
-)
+from rrqctl.supervise.health import Backoff, uplink_findings
 from rrqctl.system import notify, proc
 from rrqctl.system.locks import exclusive
 from rrqctl.system.observe import observe_cable
@@ -238,8 +232,7 @@ class Checker:
         if seen.engine_pid is not None:
             with contextlib.suppress(NotRunningError):
                 status = query(self.paths.control(cable.name), timeout=3.0)
-        out = engine_findings(seen, status is not None) + link_findings(cable, seen)
-        out += dhclient_findings(cable, seen.dhclient_pid is not None)
+        out = findings(cable, replace(seen, engine_answers=status is not None))
         return out + (uplink_findings(status) if status else [])
 
     def _repair(self, cable: Cable, report: Report) -> None:

@@ -13,34 +13,29 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
-from rrqctl.cli import ENGINE_FD
 from rrqctl.engine import cpucaps
 from rrqctl.errors import UsageError
-from rrqctl.supervise.links import error_from
-from rrqctl.supervise.spec import CableSpec
+from rrqctl.supervise.spec import ENGINE_FD, PRINT_SPEC, CableSpec, Handover, fetch_spec
+from rrqctl.system.proc import python_module
 
 if TYPE_CHECKING:
     from rrqctl.model import Cable
     from rrqctl.system.paths import Paths
 
-PRINT_SPEC = "--print-spec"
-RELOAD_TIMEOUT = 60.0
 
-
-def exec_engine(handover: dict[str, Any], argv: Sequence[str]) -> NoReturn:
+def exec_engine(handover: Handover, argv: Sequence[str]) -> NoReturn:
     """Become the engine process for handover; argv: this command's words (for `ps`)."""
     fd = os.memfd_create("rrqctl-handover", 0)  # no MFD_CLOEXEC: the new image reads it
-    data = json.dumps(handover).encode()
+    data = json.dumps(handover.to_json()).encode()
     if os.write(fd, data) != len(data):
         raise OSError(f"handover: short write to memfd {fd}")
     os.lseek(fd, 0, os.SEEK_SET)
-    if handover.get("ready_fd") is not None:
-        os.set_inheritable(handover["ready_fd"], True)
+    if handover.ready_fd is not None:
+        os.set_inheritable(handover.ready_fd, True)
     sys.stdout.flush()
     sys.stderr.flush()
     me = _self()
@@ -49,11 +44,11 @@ def exec_engine(handover: dict[str, Any], argv: Sequence[str]) -> NoReturn:
 
 
 def set_up_and_exec(
-    cable: Cable, paths: Paths, handover: dict[str, Any], argv: Sequence[str]
+    cable: Cable, paths: Paths, handover: Handover, argv: Sequence[str]
 ) -> NoReturn:
     """Make the tap (and its MAC, MTU, address, bridge) here, where the model and pyroute2
     are loaded already, then become the engine process; undo the set-up if that fails."""
-    from rrqctl.plan import Step
+    from rrqctl.aspects import Step
     from rrqctl.supervise.links import SETUP_STEPS, say
     from rrqctl.supervise.runner import pidfile, readable_keys
     from rrqctl.system import host
@@ -63,9 +58,9 @@ def set_up_and_exec(
         with host.cable_lock(paths, cable.name):  # (not `rrqctl check` tidying it meanwhile)
             up = host.Up(cable, paths, say=say)
             up.run(SETUP_STEPS)
-        handover["tap_made"] = up.record.has(Step.TAP)  # (by this run, or the one it restarts)
+        made = up.record.has(Step.TAP)  # (by this run, or the one it restarts)
         try:
-            exec_engine(handover, argv)
+            exec_engine(handover.with_tap_made(made), argv)
         except BaseException:
             host.down(cable, paths, say=say, steps=SETUP_STEPS)
             raise
@@ -76,7 +71,7 @@ def _self() -> list[str]:
     script = sys.argv[0]
     if os.path.basename(script) == "rrqctl" and os.access(script, os.X_OK):
         return [script]
-    return [sys.executable, "-m", "rrqctl"]
+    return python_module("rrqctl")
 
 
 def run_engine(argv: Sequence[str]) -> int:
@@ -84,33 +79,24 @@ def run_engine(argv: Sequence[str]) -> int:
     from rrqctl.supervise.supervisor import Supervisor
     from rrqctl.system.paths import Paths
 
-    at = list(argv).index(ENGINE_FD) + 1
     try:
+        at = list(argv).index(ENGINE_FD) + 1
         with os.fdopen(int(argv[at]), "rb") as f:
-            handover = json.load(f)
-        spec = CableSpec.from_json(handover["spec"])
-        reload_argv = [sys.executable, "-m", "rrqctl", *handover["reload"], PRINT_SPEC]
-        keys = ("attach", "made", "tap_made", "ready_fd", "health_every")
-        how = {k: handover[k] for k in keys}
-        paths = Paths(handover["run_dir"])
+            h = Handover.from_json(json.load(f))
     except (IndexError, OSError, ValueError, KeyError, TypeError):
         raise UsageError(f"{ENGINE_FD} is rrqctl run's own: not a handover") from None
-    return Supervisor(spec, paths, reload_source=lambda: fetch_spec(reload_argv), **how).run()
+    reload_argv = [*python_module("rrqctl"), *h.reload, PRINT_SPEC]
 
+    def reload() -> CableSpec:
+        return fetch_spec(reload_argv)
 
-def fetch_spec(argv: Sequence[str]) -> CableSpec:
-    """The cable as `rrqctl run ... --print-spec` reads it now (raising what it found wrong)."""
-    try:
-        done = subprocess.run(
-            argv,
-            check=False,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-            timeout=RELOAD_TIMEOUT,
-        )
-    except subprocess.TimeoutExpired:
-        raise error_from("", f"reading the cable: no answer in {RELOAD_TIMEOUT:.0f}s") from None
-    if done.returncode != 0:
-        raise error_from(done.stdout, f"reading the cable: exited {done.returncode}")
-    return CableSpec.from_json(json.loads(done.stdout))
+    return Supervisor(
+        h.spec,
+        Paths(h.run_dir),
+        attach=h.attach,
+        made=h.made,
+        tap_made=h.tap_made,
+        ready_fd=h.ready_fd,
+        reload_source=reload,
+        health_every=h.health_every,
+    ).run()

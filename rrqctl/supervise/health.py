@@ -1,4 +1,5 @@
-"""Health of a cable: each check a small function of observations, returning findings.
+"""Health of a cable beyond its host aspects (whose checks are in aspects.py): uplinks heard
+from or not, and the back-off of repairs that failed.
 
 Used by `rrqctl check` (cron) and, on its own schedule, inside `rrqctl run`. A finding
 says what is wrong and whether it is a local fault to repair; a silent far end is not.
@@ -9,87 +10,13 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any
 
+from rrqctl.aspects import Finding
 from rrqctl.engine.channels import UPLINK_STALE_AFTER
-
-if TYPE_CHECKING:
-    from rrqctl.plan import Observed
 
 BACKOFF_BASE = 60.0  # seconds after the first failed repair
 BACKOFF_CAP = 3600.0
-
-
-class WantedLink(Protocol):
-    """What the link checks need of a cable (the model's Cable, or the engine's CableSpec)."""
-
-    @property
-    def name(self) -> str: ...
-    @property
-    def local(self) -> str: ...
-    @property
-    def owner(self) -> str: ...
-    @property
-    def mac(self) -> str | None: ...
-    @property
-    def mtu(self) -> int | None: ...
-    @property
-    def addresses(self) -> tuple[object, ...]: ...
-    @property
-    def bridge(self) -> str | None: ...
-    @property
-    def dhcp(self) -> object | None: ...
-
-
-@dataclass(frozen=True)
-class Finding:
-    check: str  # engine tap tap-up mac mtu bridge address dhclient uplink unit config
-    reason: str
-    repair: bool = True  # a local fault rrqctl repairs (False: only reported)
-
-    def __str__(self) -> str:
-        return f"{self.check}: {self.reason}"
-
-
-def link_findings(cable: WantedLink, seen: Observed) -> list[Finding]:
-    """Tap present, up, with its MAC/MTU/address, in its bridge (for cables whose link we own)."""
-    if cable.local != "tap" or cable.owner != "rrqctl":
-        return []
-    name = cable.name
-    if not seen.tap_exists:
-        return [Finding("tap", f"{name} does not exist")]
-    out = []
-    if not seen.tap_up:
-        out.append(Finding("tap-up", f"{name} is down"))
-    if cable.mac and seen.tap_mac != cable.mac:
-        out.append(Finding("mac", f"{name} has MAC {seen.tap_mac}, not {cable.mac}"))
-    if cable.mtu and seen.tap_mtu != cable.mtu:
-        out.append(Finding("mtu", f"{name} has MTU {seen.tap_mtu}, not {cable.mtu}"))
-    for address in map(str, cable.addresses):
-        if address not in seen.tap_addresses:
-            out.append(Finding("address", f"{name} lacks address {address}"))
-    if cable.bridge and seen.tap_master != cable.bridge:
-        where = f"a port of {seen.tap_master}" if seen.tap_master else "in no bridge"
-        out.append(Finding("bridge", f"{name} is {where}, not a port of {cable.bridge}"))
-    return out
-
-
-def engine_findings(seen: Observed, answers: bool) -> list[Finding]:
-    if seen.engine_pid is None:
-        return [Finding("engine", "the engine is not running")]
-    if not answers:
-        return [
-            Finding(
-                "engine", f"the engine (pid {seen.engine_pid}) does not answer: its loop is stuck"
-            )
-        ]
-    return []
-
-
-def dhclient_findings(cable: WantedLink, running: bool) -> list[Finding]:
-    if cable.dhcp is None or cable.owner != "rrqctl" or running:
-        return []
-    return [Finding("dhclient", "dhclient is not running")]
 
 
 def uplink_findings(status: dict[str, Any]) -> list[Finding]:

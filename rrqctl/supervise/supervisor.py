@@ -23,15 +23,15 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from rrqctl import logs
+from rrqctl.aspects import BY_CHECK, Finding, dhclient_argv, link_findings
 from rrqctl.engine.loop import Engine
 from rrqctl.engine.ports import TapPort
 from rrqctl.errors import ActionError, EngineError, RrqError
-from rrqctl.plan import dhclient_argv
 from rrqctl.supervise import links
 from rrqctl.supervise.control import TIMEOUT, ControlServer
-from rrqctl.supervise.handover import RELOAD_TIMEOUT
-from rrqctl.supervise.health import Backoff, Finding, link_findings
+from rrqctl.supervise.health import Backoff
 from rrqctl.supervise.runner import Readiness, open_engine, pidfile, readable_keys
+from rrqctl.supervise.spec import RELOAD_TIMEOUT
 from rrqctl.system import linkstate, notify, proc, tun
 from rrqctl.system.observe import observe
 
@@ -265,10 +265,12 @@ class Supervisor:
                 self.worker.submit(self._repair_in_helper, f, action, self.cable)
 
     def _helper_for(self, f: Finding) -> str | None:
-        """The links helper action that repairs f, or None if it is repaired in this process."""
-        if f.check == "tap":
-            return "tap" if self.cable.owner == "rrqctl" else None
-        return "up" if f.check in ("tap-up", "mac", "mtu", "address", "bridge") else None
+        """The links helper action that repairs f, or None if it is repaired in this process
+        (dhclient; a tap networkd owns is waited for)."""
+        aspect = BY_CHECK.get(f.check)
+        if aspect is None or self.cable.owner != "rrqctl":
+            return None
+        return aspect.repair_by
 
     def _repair_here(self, f: Finding) -> None:
         if f.check == "dhclient":

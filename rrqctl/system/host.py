@@ -15,8 +15,9 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
+from rrqctl.aspects import BY_STEP, Action, Step, dhclient_argv
 from rrqctl.errors import ActionError, EngineError
-from rrqctl.plan import Action, Record, Step, dhclient_argv, plan_down, plan_up
+from rrqctl.plan import plan_down, plan_up
 from rrqctl.system import netlink, proc
 from rrqctl.system.locks import exclusive
 from rrqctl.system.names import check_names
@@ -69,6 +70,7 @@ class Up:
     ) -> None:
         self.cable, self.paths, self.say = cable, paths, say
         self.strict_names = strict_names
+        self.ops = HostOps(paths)
         _, self.record = load_record(paths, cable.name)
 
     def run(self, steps: Sequence[Step] = tuple(Step)) -> list[Action]:
@@ -92,52 +94,17 @@ class Up:
         return actions
 
     def _text(self, a: Action) -> str:
-        if a.step is Step.NICE:
-            return a.text.replace("ENGINE_PID", str(self.record.engine_pid))
-        if a.step is Step.DHCP:
-            return " ".join(self._dhclient())
-        return a.text
-
-    def _dhclient(self, **kw: bool) -> list[str]:
-        p, name = self.paths, self.cable.name
-        assert self.cable.dhcp is not None
-        args = self.cable.dhcp.args
-        return dhclient_argv(name, args, p.dhclient_pid(name), p.dhclient_leases(name), **kw)
+        return BY_STEP[a.step].said(self.ops, self.cable, a, self.record)
 
     def _do(self, a: Action) -> None:
-        name, c = self.cable.name, self.cable
-        if a.step is Step.TAP:
-            netlink.create_tap(name)
-        elif a.step is Step.MAC:
-            netlink.set_mac(name, str(c.mac))
-        elif a.step is Step.MTU:
-            netlink.set_mtu(name, int(a.value))
-        elif a.step is Step.LINK_UP:
-            netlink.set_up(name)
-        elif a.step is Step.ADDRESS:
-            netlink.add_address(name, a.value)
-        elif a.step is Step.BRIDGE:
-            netlink.set_master(name, str(c.bridge))
-        elif a.step is Step.ENGINE:
-            self.record.engine_pid = start_engine(c, self.paths)
-        elif a.step is Step.NICE:
-            self._renice()
-        elif a.step is Step.DHCP:
-            proc.run(self._dhclient())
-            self.record.dhclient_pid = proc.read_pidfile(self.paths.dhclient_pid(name))
-
-    def _renice(self) -> None:
-        pid = self.record.engine_pid
-        assert pid is not None and self.cable.nice is not None
-        os.setpriority(os.PRIO_PROCESS, pid, self.cable.nice)
-        self.record.nice = self.cable.nice
+        BY_STEP[a.step].do(self.ops, self.cable, a, self.record)
 
     def _rollback(self, done: list[Action]) -> None:
         for a in reversed(done):
             if a.undo:
                 self.say(f"[#] {a.undo}   (undoing)")
                 with contextlib.suppress(ActionError, OSError):
-                    undo(a.step, self.cable, self.paths, self.record, a.value)
+                    BY_STEP[a.step].undo(self.ops, self.cable, self.record, a.value)
             with contextlib.suppress(ValueError):
                 self.record.made.remove(a.step.value)
         if self.record.made:
@@ -158,7 +125,7 @@ def start_engine(cable: Cable, paths: Paths) -> int:
     try:
         pid = os.posix_spawn(
             sys.executable,
-            [sys.executable, "-m", *engine_command(cable, paths, w)],
+            [*proc.python_module("rrqctl"), *engine_command(cable, paths, w)[1:]],
             os.environ,
             file_actions=[
                 (os.POSIX_SPAWN_DUP2, out, 1),
@@ -229,22 +196,48 @@ def wait_ready(fd: int, pid: int, name: str, timeout: float = READY_TIMEOUT) -> 
 # ---- down -------------------------------------------------------------------------------
 
 
-def undo(step: Step, cable: Cable, paths: Paths, record: Record, value: str = "") -> None:
-    """Undo step (value: the one address of an ADDRESS action; else all of the cable's)."""
-    name = cable.name
-    if step is Step.TAP:
-        netlink.delete_link(name)
-    elif step is Step.LINK_UP:
-        netlink.set_down(name)
-    elif step is Step.ADDRESS:
-        for address in [value] if value else map(str, cable.addresses):
-            netlink.del_address(name, address)
-    elif step is Step.BRIDGE:
-        netlink.set_nomaster(name)
-    elif step is Step.ENGINE:
-        stop_engine(paths, name, record.engine_pid)
-    elif step is Step.DHCP:
-        stop_dhclient(cable, paths)
+class HostOps:
+    """What the host aspects (aspects.py) do, done on this host: netlink, processes."""
+
+    def __init__(self, paths: Paths) -> None:
+        self.paths = paths
+
+    create_tap = staticmethod(netlink.create_tap)
+    delete_link = staticmethod(netlink.delete_link)
+    set_mac = staticmethod(netlink.set_mac)
+    set_mtu = staticmethod(netlink.set_mtu)
+    set_up = staticmethod(netlink.set_up)
+    set_down = staticmethod(netlink.set_down)
+    set_master = staticmethod(netlink.set_master)
+    set_nomaster = staticmethod(netlink.set_nomaster)
+
+    def add_address(self, name: str, cidr: str) -> None:
+        netlink.add_address(name, cidr)
+
+    def del_address(self, name: str, cidr: str) -> None:
+        netlink.del_address(name, cidr)
+
+    def start_engine(self, cable: Cable) -> int:
+        return start_engine(cable, self.paths)
+
+    def stop_engine(self, name: str, pid: int | None) -> None:
+        stop_engine(self.paths, name, pid)
+
+    def renice(self, pid: int, nice: int) -> None:
+        os.setpriority(os.PRIO_PROCESS, pid, nice)
+
+    def dhclient(self, cable: Cable, **mode: bool) -> list[str]:
+        p, name = self.paths, cable.name
+        assert cable.dhcp is not None
+        pidfile, leases = p.dhclient_pid(name), p.dhclient_leases(name)
+        return dhclient_argv(name, cable.dhcp.args, pidfile, leases, **mode)
+
+    def start_dhclient(self, cable: Cable) -> int | None:
+        proc.run(self.dhclient(cable))
+        return proc.read_pidfile(self.paths.dhclient_pid(cable.name))
+
+    def stop_dhclient(self, cable: Cable) -> None:
+        stop_dhclient(cable, self.paths)
 
 
 def stop_engine(paths: Paths, name: str, pid: int | None) -> None:
@@ -278,7 +271,7 @@ def down(
     actions = plan_down(cable, record, seen, steps)
     for a in actions:
         say(f"[#] {a.text}")
-        undo(a.step, cable, paths, record, a.value)
+        BY_STEP[a.step].undo(HostOps(paths), cable, record, a.value)
         with contextlib.suppress(ValueError):
             record.made.remove(a.step.value)
     for s in steps:

@@ -6,11 +6,11 @@ import socket
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from rrqctl.aspects import Observed
 from rrqctl.engine import pmtu
 from rrqctl.engine.group import OVERHEAD as GROUP_OVERHEAD
 from rrqctl.engine.resolver import lookup
 from rrqctl.engine.transport import OVERHEAD as SEALED_OVERHEAD
-from rrqctl.plan import Observed
 from rrqctl.system import linkstate, proc
 from rrqctl.system.paths import Paths
 

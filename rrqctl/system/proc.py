@@ -12,12 +12,20 @@ import os
 import shlex
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Mapping, Sequence
 
 from rrqctl.errors import ActionError
 
 log = logging.getLogger("rrqctl.proc")
+
+
+def python_module(module: str) -> list[str]:
+    """How to run one of rrqctl's modules in a new Python: this interpreter, and -P, so that
+    the working directory (where anyone may have left an `rrqctl` package) is never on the
+    module path of a process that runs as root."""
+    return [sys.executable, "-P", "-m", module]
 
 
 def run(

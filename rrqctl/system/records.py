@@ -8,7 +8,7 @@ import os
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
-from rrqctl.plan import Record
+from rrqctl.aspects import Record
 from rrqctl.system.paths import Paths
 
 if TYPE_CHECKING:

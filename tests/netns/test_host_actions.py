@@ -397,3 +397,24 @@ def test_status_as_another_user_says_it_may_not_look(netlab: Lab) -> None:
     sock = netlab.run_dir(a) / "mynet0.sock"
     assert (r.returncode, r.stdout) == (1, "")
     assert r.stderr == f"rrqctl: {sock}: permission denied (control sockets are root's)\n"
+
+
+def test_no_process_imports_an_rrqctl_left_in_the_working_directory(
+    netlab: Lab, tmp_path: Path
+) -> None:
+    """Anyone may leave a package named rrqctl where root happens to stand: the engine, its
+    reload and its helpers (each a new Python started as root) must not import it."""
+    a, _ = peer(netlab)
+    marker = tmp_path / "imported"
+    (tmp_path / "rrqctl").mkdir()
+    (tmp_path / "rrqctl" / "__init__.py").write_text(f"open({str(marker)!r}, 'a')\n")
+    netlab.write_interfaces(a, stanza("rrqnet_port 3636", static=False))
+    r = subprocess.run(
+        ["ip", "netns", "exec", a, str(BIN / "rrqctl"), "up", "mynet0", *netlab.rrqctl_args(a)],
+        capture_output=True, text=True, cwd=tmp_path, check=False,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    sock = str(netlab.run_dir(a) / "mynet0.sock")
+    assert query(sock, "reload").startswith("reloaded")  # (a helper reads the cable anew)
+    assert not marker.exists()
+    netlab.rrqctl(a, "down", "mynet0")

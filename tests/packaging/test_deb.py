@@ -90,6 +90,12 @@ def test_files_commands_and_man_pages_are_in_place(installed: tuple[Path, Path, 
     assert run("rrqctl", "--version").stdout.startswith("rrqctl ")
     page = run("sh", "-c", "MANWIDTH=80 man rrqnet 2>&1").stdout
     assert "rrqnet - packet tunnelling over UDP" in page
+    # the templates and units shipped in the Python package (rrqctl/_shipped) are found
+    cron = run("cat", "/etc/cron.d/rrqnet").stdout
+    assert run("rrqctl", "render", "cron").stdout == cron
+    make = "mkdir -p /tmp/cd && printf 'TAP=x0\\nPORT=4000\\n' > /tmp/cd/x0.conf"
+    unit = run("sh", "-c", f"{make} && rrqctl render unit x0 --confd /tmp/cd").stdout
+    assert "ExecStart=/usr/bin/rrqctl run %i" in unit
     verify = run(
         "systemd-analyze", "verify", "--man=no", "rrqnet@mynet0.service", "rrqnet-check.timer"
     )

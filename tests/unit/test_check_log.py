@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from rrqctl.aspects import Finding
 from rrqctl.supervise.check import Checker, _syslog
-from rrqctl.supervise.health import Finding, uplink_findings
+from rrqctl.supervise.health import uplink_findings
 from rrqctl.system.paths import Paths
 
 

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from rrqctl.config import hookenv
-from rrqctl.config.sources import cable_from_settings
+from rrqctl.config.cables import cable_from_settings
 from rrqctl.errors import ConfigError, NotRunningError
 from tests.configtree import load_tree
 

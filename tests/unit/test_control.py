@@ -87,7 +87,7 @@ def test_counters_are_the_status_without_the_mac_table(server: ControlServer) ->
 def test_metrics_ask_an_engine_from_before_counters_for_its_status(
     server: ControlServer,
 ) -> None:
-    from rrqctl.commands import _ask
+    from rrqctl.commands.watch import ask as _ask
 
     assert "macs" not in _ask(server.path, "counters")
     del server.handlers["counters"]  # as an engine started before an upgrade

@@ -17,9 +17,23 @@ REPO = Path(__file__).parents[2]
 
 @pytest.mark.parametrize("name", sorted(manpages.PAGES))
 def test_committed_man_page_is_what_the_generator_makes(name: str) -> None:
-    assert (REPO / "man" / name).read_text() == manpages.PAGES[name](), (
+    assert (REPO / "man" / name).read_text() == manpages.page(name), (
         "run: python -m rrqctl.manpages man"
     )
+
+
+def test_man_pages_are_dated_from_the_newest_changelog_entry(tmp_path: Path) -> None:
+    changelog = tmp_path / "changelog"
+    changelog.write_text(
+        "rrqctl (0.2.0) unstable; urgency=medium\n\n  * Later.\n\n"
+        " -- A <a@example.org>  Fri, 04 Dec 2026 12:00:00 +0000\n\n"
+        "rrqctl (0.1.0) unstable; urgency=medium\n\n  * First.\n\n"
+        " -- A <a@example.org>  Sun, 22 Nov 2026 06:00:00 +0000\n"
+    )
+    assert manpages.release_date(changelog) == "2026-12-04"
+    date = manpages.release_date()
+    for name in manpages.PAGES:
+        assert f'"{date}"' in (REPO / "man" / name).read_text().splitlines()[0]
 
 
 @pytest.mark.skipif(shutil.which("man") is None, reason="man-db is not installed")

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from rrqctl.config.cmdline import build
 from rrqctl.errors import ExitCode, UsageError
-from rrqctl.rrqnet import build, main
+from rrqctl.rrqnet import main
 
 # (argv, local, [(declared, kind, sealed)]) for every example in rrqnet(8)
 MAN_PAGE_EXAMPLES = [

@@ -11,8 +11,8 @@ import pytest
 
 from rrqctl.engine import crypto, group, handshake, sessions, transport
 from rrqctl.engine.handshake import Keys
-from rrqctl.engine.loop import tpg_pad
 from rrqctl.engine.sessions import SealedPeer, Sealing
+from rrqctl.engine.state import tpg_pad
 from tests.unit import rfc8439
 
 KEYFILE = bytes(range(256)) * 4  # a fixed 1 KiB "key file"
