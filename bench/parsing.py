@@ -37,6 +37,7 @@ def show(path: Path) -> tuple[float, int]:
     """Seconds and peak KB of `rrqctl show` on the interfaces file at path."""
     bin_dir = Path(sys.executable).parent
     argv = [str(bin_dir / "rrqctl"), "show", "--interfaces", str(path)]
+    (path.parent / "none").mkdir(exist_ok=True)
     argv += ["--confd", str(path.parent / "none"), "--networkd-dir", str(path.parent / "none")]
     done = subprocess.run(
         ["/usr/bin/time", "-f", "%e %M", *argv],

@@ -90,6 +90,8 @@ def _rrqctl_up(lab: Lab, key: bool) -> list[int]:
     for side in (0, 1):
         d = lab.dir / f"side{side}"
         d.mkdir()
+        (d / "conf.d").mkdir()
+        (d / "network").mkdir()
         (d / "interfaces").write_text(
             "iface ov0 inet manual\n    rrqnet_port 3636\n"
             f"    rrqnet_remote {UNDERLAY[1 - side]}:3636{suffix}\n"

@@ -61,6 +61,7 @@ class Action:
     text: str  # the equivalent command, printed as "[#] text"
     undo: str = ""  # the command that undoes it ("" when nothing needs undoing)
     value: str = ""  # what the step sets, where the cable does not say (the MTU that fits)
+    keep: str = ""  # what undoing it needs, kept in the record (an address; a MAC found)
 
 
 @dataclass
@@ -68,12 +69,23 @@ class Record:
     """What up made for a cable (RUN/NAME.json), so down undoes exactly that."""
 
     made: list[str] = field(default_factory=list)  # Step values, in the order done
+    kept: dict[str, list[str]] = field(default_factory=dict)  # step -> what undoing needs
     engine_pid: int | None = None
     dhclient_pid: int | None = None
     nice: int | None = None
 
     def has(self, step: Step) -> bool:
         return step.value in self.made
+
+    def keep(self, step: Step, value: str) -> None:
+        kept = self.kept.setdefault(step.value, [])
+        if value not in kept:
+            kept.append(value)
+
+    def found(self, step: Step) -> str:
+        """What was there before the step (a tap's MAC or MTU): "" if nothing is kept."""
+        kept = self.kept.get(step.value)
+        return kept[0] if kept else ""
 
 
 @dataclass(frozen=True)
@@ -173,15 +185,15 @@ class Aspect:
     def do(self, ops: Ops, c: Cable, a: Action, record: Record) -> None:
         pass
 
-    def undo(self, ops: Ops, c: Cable, record: Record, value: str = "") -> None:
-        pass
+    def undo(self, ops: Ops, c: Cable, record: Record, kept: str = "") -> None:
+        """Undo it (kept: the action's, or the record's, Action.keep)."""
 
     def said(self, ops: Ops, c: Cable, a: Action, record: Record) -> str:
         """The action as printed when it is done (with what only then is known)."""
         return a.text
 
-    def _act(self, text: str, undo: str = "", value: str = "") -> Action:
-        return Action(self.step, text, undo, value)
+    def _act(self, text: str, undo: str = "", value: str = "", keep: str = "") -> Action:
+        return Action(self.step, text, undo, value, keep)
 
 
 class Tap(Aspect):
@@ -204,7 +216,7 @@ class Tap(Aspect):
     def do(self, ops: Ops, c: Cable, a: Action, record: Record) -> None:
         ops.create_tap(c.name)
 
-    def undo(self, ops: Ops, c: Cable, record: Record, value: str = "") -> None:
+    def undo(self, ops: Ops, c: Cable, record: Record, kept: str = "") -> None:
         ops.delete_link(c.name)
 
 
@@ -214,7 +226,15 @@ class Mac(Aspect):
     def want(self, c: Cable, seen: Observed, engine_argv: Sequence[str]) -> list[Action]:
         if not owns_link(c) or not c.mac or c.mac == seen.tap_mac:
             return []
-        return [self._act(f"ip link set dev {c.name} address {c.mac}")]
+        was = seen.tap_mac if seen.tap_exists else ""  # (a tap made now goes, MAC and all)
+        undo = f"ip link set dev {c.name} address {was}" if was else ""
+        return [self._act(f"ip link set dev {c.name} address {c.mac}", undo, keep=was)]
+
+    def unwant(self, c: Cable, record: Record, seen: Observed) -> list[Action]:
+        was = record.found(self.step)
+        if not was or not seen.tap_exists or seen.tap_mac == was:
+            return []
+        return [self._act(f"ip link set dev {c.name} address {was}", keep=was)]  # as found
 
     def findings(self, c: Wanted, seen: Observed) -> list[Finding]:
         if not c.mac or seen.tap_mac == c.mac:
@@ -223,6 +243,10 @@ class Mac(Aspect):
 
     def do(self, ops: Ops, c: Cable, a: Action, record: Record) -> None:
         ops.set_mac(c.name, str(c.mac))
+
+    def undo(self, ops: Ops, c: Cable, record: Record, kept: str = "") -> None:
+        if kept:
+            ops.set_mac(c.name, kept)
 
 
 class Mtu(Aspect):
@@ -234,7 +258,15 @@ class Mtu(Aspect):
         mtu = c.mtu or (0 if seen.tap_exists else seen.fitting_mtu)
         if not owns_link(c) or not mtu or mtu == seen.tap_mtu:
             return []
-        return [self._act(f"ip link set dev {c.name} mtu {mtu}", value=str(mtu))]
+        was = str(seen.tap_mtu) if seen.tap_exists else ""
+        undo = f"ip link set dev {c.name} mtu {was}" if was else ""
+        return [self._act(f"ip link set dev {c.name} mtu {mtu}", undo, str(mtu), keep=was)]
+
+    def unwant(self, c: Cable, record: Record, seen: Observed) -> list[Action]:
+        was = record.found(self.step)
+        if not was or not seen.tap_exists or str(seen.tap_mtu) == was:
+            return []
+        return [self._act(f"ip link set dev {c.name} mtu {was}", keep=was)]  # as found
 
     def findings(self, c: Wanted, seen: Observed) -> list[Finding]:
         if not c.mtu or seen.tap_mtu == c.mtu:
@@ -243,6 +275,10 @@ class Mtu(Aspect):
 
     def do(self, ops: Ops, c: Cable, a: Action, record: Record) -> None:
         ops.set_mtu(c.name, int(a.value))
+
+    def undo(self, ops: Ops, c: Cable, record: Record, kept: str = "") -> None:
+        if kept:
+            ops.set_mtu(c.name, int(kept))
 
 
 class LinkUp(Aspect):
@@ -264,7 +300,7 @@ class LinkUp(Aspect):
     def do(self, ops: Ops, c: Cable, a: Action, record: Record) -> None:
         ops.set_up(c.name)
 
-    def undo(self, ops: Ops, c: Cable, record: Record, value: str = "") -> None:
+    def undo(self, ops: Ops, c: Cable, record: Record, kept: str = "") -> None:
         ops.set_down(c.name)
 
 
@@ -277,17 +313,18 @@ class Address(Aspect):
         if not owns_link(c):
             return []
         return [
-            self._act(f"ip addr add {a} dev {c.name}", f"ip addr del {a} dev {c.name}", a)
+            self._act(f"ip addr add {a} dev {c.name}", f"ip addr del {a} dev {c.name}", a, a)
             for a in c.addresses
-            if a not in seen.tap_addresses
+            if a not in seen.tap_addresses  # (one there before stays, as it was)
         ]
 
     def unwant(self, c: Cable, record: Record, seen: Observed) -> list[Action]:
         if not record.has(self.step):
             return []
+        added = record.kept.get(self.step.value, c.addresses)  # (a record of rrqctl 0.1)
         return [
-            self._act(f"ip addr del {a} dev {c.name}", value=a)
-            for a in c.addresses
+            self._act(f"ip addr del {a} dev {c.name}", keep=a)
+            for a in added
             if a in seen.tap_addresses
         ]
 
@@ -301,8 +338,8 @@ class Address(Aspect):
     def do(self, ops: Ops, c: Cable, a: Action, record: Record) -> None:
         ops.add_address(c.name, a.value)
 
-    def undo(self, ops: Ops, c: Cable, record: Record, value: str = "") -> None:
-        for address in [value] if value else c.addresses:
+    def undo(self, ops: Ops, c: Cable, record: Record, kept: str = "") -> None:
+        for address in [kept] if kept else record.kept.get(self.step.value, c.addresses):
             ops.del_address(c.name, address)
 
 
@@ -332,7 +369,7 @@ class Bridge(Aspect):
     def do(self, ops: Ops, c: Cable, a: Action, record: Record) -> None:
         ops.set_master(c.name, str(c.bridge))
 
-    def undo(self, ops: Ops, c: Cable, record: Record, value: str = "") -> None:
+    def undo(self, ops: Ops, c: Cable, record: Record, kept: str = "") -> None:
         ops.set_nomaster(c.name)
 
 
@@ -362,7 +399,7 @@ class Engine(Aspect):
     def do(self, ops: Ops, c: Cable, a: Action, record: Record) -> None:
         record.engine_pid = ops.start_engine(c)
 
-    def undo(self, ops: Ops, c: Cable, record: Record, value: str = "") -> None:
+    def undo(self, ops: Ops, c: Cable, record: Record, kept: str = "") -> None:
         ops.stop_engine(c.name, record.engine_pid)
 
 
@@ -411,7 +448,7 @@ class Dhcp(Aspect):
     def do(self, ops: Ops, c: Cable, a: Action, record: Record) -> None:
         record.dhclient_pid = ops.start_dhclient(c)
 
-    def undo(self, ops: Ops, c: Cable, record: Record, value: str = "") -> None:
+    def undo(self, ops: Ops, c: Cable, record: Record, kept: str = "") -> None:
         ops.stop_dhclient(c)
 
     def said(self, ops: Ops, c: Cable, a: Action, record: Record) -> str:

@@ -96,12 +96,26 @@ def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
 
     def go() -> int:
         args = parser(cron=prog == CRON_PROG).parse_args(args_list)
+        dirs = _values_of("--networkd-dir", args_list)
+        if dirs:  # (before the command and after it: all of them, in order)
+            args.networkd_dirs = dirs
         if not getattr(args, "command", None):
             raise UsageError(f"a command is needed\n{parser().format_usage().rstrip()}")
         rc: int = args.func(args)
         return rc
 
     return run_guarded(prog, go)
+
+
+def _values_of(option: str, words: Sequence[str]) -> list[str]:
+    """Every value of a repeatable option in words, as `--opt V` or `--opt=V`."""
+    out = []
+    for i, w in enumerate(words):
+        if w == option and i + 1 < len(words):
+            out.append(words[i + 1])
+        elif w.startswith(option + "="):
+            out.append(w.partition("=")[2])
+    return out
 
 
 def console() -> NoReturn:

@@ -81,7 +81,7 @@ def run_hook(env: Mapping[str, str], src: Sources, paths: Paths) -> int:
     if notify.booted():
         return _systemd(call, src, paths, say)
     if call.phase in PHASE_STEPS:
-        cable = hook_cable(call, src)
+        cable = hook_cable(call, src, warn=call.phase == "pre-up")  # (warnings said once)
         with host.cable_lock(paths, cable.name):
             host.Up(cable, paths, say).run(PHASE_STEPS[call.phase])
         return 0

@@ -144,7 +144,7 @@ def unit_with_overrides(
 ) -> str:
     """As `systemctl cat rrqnet@NAME` would show it once the drop-in is in place."""
     dropin = f"/etc/systemd/system/rrqnet@{c.name}.service.d/rrqctl.conf"
-    unit = data_file("units", "rrqnet@.service").replace("/usr/bin/rrqctl", rrqctl)
+    unit = unit_text("rrqnet@.service", rrqctl)
     return f"# {unit_dir}/rrqnet@.service\n{unit}\n# {dropin}\n{unit_dropin(c)}"
 
 
@@ -156,4 +156,23 @@ def cron_file(
         raise ConfigError(
             f"cron schedule '{schedule}' needs five fields (like '* * * * *') or @hourly etc."
         )
-    return render("cron.j2", schedule=schedule, rrqctl=rrqctl, args=[shlex.quote(a) for a in args])
+    words = [cron_word(a) for a in args]
+    return render("cron.j2", schedule=schedule, rrqctl=cron_word(rrqctl), args=words)
+
+
+def cron_word(word: str) -> str:
+    """word as one word of a crontab command (sh quoting; % means a newline to cron)."""
+    return shlex.quote(word).replace("%", "\\%")
+
+
+def systemd_word(word: str) -> str:
+    """word as one word of a unit's command line (systemd.service(5): quoting, %, $)."""
+    word = word.replace("%", "%%").replace("$", "$$")
+    if not any(c.isspace() or c in "\"'\\;" for c in word):
+        return word
+    return '"' + word.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def unit_text(name: str, rrqctl: str = "/usr/bin/rrqctl") -> str:
+    """A shipped unit, calling rrqctl at its path."""
+    return data_file("units", name).replace("/usr/bin/rrqctl", systemd_word(rrqctl))

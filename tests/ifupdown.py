@@ -28,6 +28,8 @@ class IfupdownHost:
         (self.dir / "state").mkdir(parents=True)
         (self.dir / "runroot" / "rrqnet").mkdir(parents=True)
         (self.dir / "bin").mkdir()
+        (self.dir / "no-confd").mkdir()  # (empty: no cables there)
+        (self.dir / "no-networkd").mkdir()
         if installed:
             root = self.dir / "root"
             subprocess.run(

@@ -281,6 +281,8 @@ class Lab:
         d.mkdir(parents=True, exist_ok=True)
         if not (d / "interfaces").exists():
             (d / "interfaces").touch()
+        for sub in ("conf.d", "network"):
+            (d / sub).mkdir(exist_ok=True)
         return [
             "--interfaces",
             str(d / "interfaces"),

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from rrqctl.commands.cables import down, hook, plan, run, run_args, up
-from rrqctl.commands.common import name_arg, no_args, up_down_args
+from rrqctl.commands.common import no_args, up_down_args
 from rrqctl.commands.declared import render_args, render_cmd, show, show_args
 from rrqctl.commands.tools import demo, genkey, genkey_args, install_args, install_cmd
 from rrqctl.commands.watch import check, check_args, status, status_args
@@ -23,7 +23,9 @@ class Command(NamedTuple):
 
 
 COMMANDS: dict[str, Command] = {
-    "plan": Command(plan, "print what `up` would do on this host now (a dry run)", name_arg, True),
+    "plan": Command(
+        plan, "print what `up` would do on this host now (a dry run)", up_down_args, True
+    ),
     "up": Command(
         up,
         "bring a cable up: tap, addresses, bridge, engine, DHCP; undone on failure",

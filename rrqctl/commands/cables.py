@@ -17,12 +17,18 @@ if TYPE_CHECKING:
 
 
 def plan(args: argparse.Namespace) -> int:
+    from rrqctl import ifupdown
     from rrqctl.plan import plan_up
+    from rrqctl.supervise.check import ifupdown_up
     from rrqctl.system.host import engine_command
     from rrqctl.system.observe import observe_cable
 
     cable = load(args).get(args.name)
     run = paths(args)
+    if ifupdown.keeps(cable.kind, sources(args)) and cable.name not in ifupdown_up(
+        args.ifupdown_state
+    ):
+        print(f"[#] ifup {cable.name}   (as `rrqctl up` would; then its hook and ifup do:)")
     seen = observe_cable(cable, run)
     if cable.owner == "networkd" and not seen.tap_exists:
         print(f"# {cable.name} does not exist yet: systemd-networkd makes it, then:")
@@ -42,7 +48,8 @@ def up(args: argparse.Namespace) -> int:
     from rrqctl.system.proc import remove_file
 
     need_root("up", "it makes taps and starts engines")
-    cable = load(args).get(args.name)
+    cfg = load(args)
+    cable = cfg.get(args.name)
     run = paths(args)
     remove_file(run.taken_down(cable.name))
     kept = ifupdown.keeps(cable.kind, sources(args))
@@ -50,6 +57,9 @@ def up(args: argparse.Namespace) -> int:
         ifupdown.hand_over("ifup", cable.name, args.ifupdown_state)
         print(f"{cable.name} is up")
         return 0
+    if cable.kind == "interfaces" and cfg.interfaces is not None:
+        for w in cfg.interfaces.ifup_only(cable.name):
+            print(f"rrqctl: {w}", file=sys.stderr)
     with cable_lock(run, cable.name):
         actions = Up(cable, run).run()
     print(f"{cable.name} is up" if actions else f"{cable.name} is up: nothing to do")
@@ -67,15 +77,14 @@ def down(args: argparse.Namespace) -> int:
     cable = recorded_cable(run, args.name)  # as up saw it (the declaration may differ)
     if cable is None:
         cable = load(args).get(args.name)
-    if cable.kind == "confd":  # (which check keeps up, as rrqnet-cron does): left down
-        os.makedirs(run.run_dir, mode=0o755, exist_ok=True)
-        with open(run.taken_down(cable.name), "w"):
-            pass
     if args.name in ifupdown_up(args.ifupdown_state):  # (ifdown would say "not configured")
         ifupdown.hand_over("ifdown", cable.name, args.ifupdown_state)
         print(f"{cable.name} is down")
         return 0
     with host.cable_lock(run, cable.name):
+        if cable.kind == "confd":  # (which check keeps up, as rrqnet-cron does): left down
+            with open(run.taken_down(cable.name), "w"):
+                pass
         actions = host.down(cable, run)
     print(f"{cable.name} is down" if actions else f"{cable.name} is down: nothing to do")
     return 0

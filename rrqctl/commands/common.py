@@ -16,11 +16,17 @@ if TYPE_CHECKING:
 
 def sources(args: argparse.Namespace) -> Sources:
     from rrqctl.config.networkd import SEARCH_PATH
-    from rrqctl.config.sources import DEFAULT_INTERFACES, Sources
+    from rrqctl.config.sources import DEFAULT_CONFD, DEFAULT_INTERFACES, Sources
 
     dirs = tuple(args.networkd_dirs or SEARCH_PATH)
-    given = args.interfaces != DEFAULT_INTERFACES
-    return Sources(args.interfaces, dirs, args.confd, interfaces_given=given)
+    return Sources(
+        args.interfaces,
+        dirs,
+        args.confd,
+        interfaces_given=args.interfaces != DEFAULT_INTERFACES,
+        confd_given=args.confd != DEFAULT_CONFD,
+        networkd_given=bool(args.networkd_dirs),
+    )
 
 
 def load(args: argparse.Namespace) -> Config:

@@ -22,12 +22,13 @@ def cable_json(cable: Cable) -> dict[str, Any]:
 
 def show(args: argparse.Namespace) -> int:
     cfg = load(args)
-    names = [args.name] if args.name else cfg.names
-    if args.name and args.name not in cfg.cables and args.name not in cfg.broken:
-        cfg.get(args.name)  # raises: not a cable
+    name = cfg.canonical(args.name) if args.name else None
+    names = [name] if name else cfg.names
+    if name and name not in cfg.cables and name not in cfg.broken:
+        cfg.get(name)  # raises: not a cable
     issues = {n: cfg.issues_of(n) for n in names} if cfg.broken or cfg.file_issues else {}
     errors = list(dict.fromkeys(i for found in issues.values() for i in found))
-    if not args.name:
+    if not name:
         errors = list(dict.fromkeys(errors + cfg.file_issues + cfg.unreadable))
     cables = [cfg.cables[n] for n in names if n in cfg.cables and not issues.get(n)]
     if args.json:

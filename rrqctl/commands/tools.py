@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from rrqctl.errors import ConfigError, UsageError
+from rrqctl.errors import RrqError, UsageError
+
+MAX_KEYFILE = 65536  # bytes: a hash of them is the key; more buys nothing
 
 
 def install_cmd(args: argparse.Namespace) -> int:
@@ -31,14 +33,16 @@ def install_args(p: argparse.ArgumentParser) -> None:
 def genkey(args: argparse.Namespace) -> int:
     from rrqctl.engine.crypto import generate_keyfile
 
+    if args.size > MAX_KEYFILE:
+        raise UsageError(f"--size {args.size}: a key file of {MAX_KEYFILE} bytes at most will do")
     try:
         generate_keyfile(args.path, args.size)
     except ValueError as e:  # (too short: every cable would refuse it)
         raise UsageError(f"--size {args.size}: {e}") from None
     except FileExistsError:
-        raise ConfigError(f"{args.path} exists: refusing to overwrite a key file") from None
+        raise RrqError(f"{args.path} exists: refusing to overwrite a key file") from None
     except OSError as e:
-        raise ConfigError(f"{args.path}: {e.strerror}") from None
+        raise RrqError(f"{args.path}: {e.strerror}") from None
     print(f"wrote {args.size} random bytes to {args.path} (mode 0600)")
     print("copy it to every end of the cable")
     return 0

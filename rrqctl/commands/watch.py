@@ -9,7 +9,7 @@ import sys
 from typing import Any
 
 from rrqctl.commands.common import ifupdown_state_arg, load, need_root, paths
-from rrqctl.errors import ConfigError, NotRunningError, RrqError, exit_code
+from rrqctl.errors import NotRunningError, RrqError, exit_code
 from rrqctl.view import print_json
 
 
@@ -62,10 +62,11 @@ def ask(path: str, what: str) -> dict[str, Any] | None:
 
 
 def _known_names(args: argparse.Namespace, run_dir: str) -> list[str]:
-    """Every cable declared or running; an error when some could not be looked at."""
+    """Every cable declared or running. A declaration that cannot be read is said, and the
+    running cables are shown all the same (metrics go on for the cables that run)."""
     cfg = load(args)
-    if cfg.unreadable:
-        raise ConfigError(cfg.unreadable)
+    for issue in cfg.unreadable:
+        print(f"rrqctl: {issue} (cables declared there show only if running)", file=sys.stderr)
     try:
         running = {f[:-5] for f in os.listdir(run_dir) if f.endswith(".sock")}
     except FileNotFoundError:
@@ -85,7 +86,7 @@ def check(args: argparse.Namespace) -> int:
     with lock:  # (a dry run writes nothing, not even the lock)
         cfg = load(args)
         state = args.ifupdown_state
-        names = args.names or should_be_up(cfg, run, state)
+        names = [cfg.canonical(n) for n in args.names] or should_be_up(cfg, run, state)
         wanted = None if args.names else (lambda n: n in should_be_up(cfg, run, state))
         checker = Checker(
             cfg, run, dry_run=args.dry_run, now=args.now, ifupdown_state=state, wanted=wanted

@@ -75,22 +75,23 @@ def cable_from_settings(
         cable = _build_cable()(values, origins)
     except ConfigError as e:
         return None, e.issues
-    return cable, _doubtful_remotes(cable, say)
+    return cable, doubtful_remotes(cable, say)
 
 
-def _doubtful_remotes(cable: Cable, say: Label) -> list[Issue]:
+def doubtful_remotes(cable: Cable, say: Label = lambda o: o.name) -> list[Issue]:
     """Warnings for remotes that are valid but likely not what was meant."""
     out = []
     for i, r in enumerate(cable.remotes):
         port = _port_in_ipv6(r)
         if port is not None:
             address, group = port
+            key = f"={r.keyfile}" if r.keyfile else ""
             out.append(
                 Issue(
                     loc_of(cable.where(f"remotes[{i}]")),
                     f"{say(BY_NAME['rrqnet_remote'])} {r.text()}: an IPv6 address without "
                     f"brackets has no port, so this admits {r.ip} from any port and sends "
-                    f"nothing; for an uplink to port {group} write [{address}]:{group}",
+                    f"nothing; for an uplink to port {group} write [{address}]:{group}{key}",
                     warning=True,
                 )
             )

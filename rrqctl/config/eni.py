@@ -21,6 +21,8 @@ from rrqctl.errors import Issue, Location
 
 RUN_PARTS_NAME = re.compile(r"^[a-zA-Z0-9_-]+$")
 LIST_KEYWORDS = ("auto", "rename", "no-auto-down", "no-scripts")
+# inet/inet6 static options ifup applies and `rrqctl up` does not (it gives address/netmask)
+IFUP_ONLY = ("gateway", "pointopoint", "metric", "hwaddress", "scope", "mtu", "broadcast")
 
 
 @dataclass(slots=True)
@@ -81,19 +83,56 @@ class Interfaces:
             out += stanza.options
         return out
 
-    def static_addresses(self, name: str) -> list[tuple[str, Location | None]]:
-        """The addresses ifup gives name: each `address` of its inet/inet6 static stanzas
-        (their own or inherited), with the stanza's `netmask` where it has no /prefix."""
+    def static_addresses(self, name: str) -> tuple[list[tuple[str, Location | None]], list[Issue]]:
+        """The addresses ifup (0.8) gives name, each with where it is written: the first
+        `address` of each inet/inet6 static stanza (its own or inherited), its `netmask` if
+        there is one (over a /prefix), else its /prefix, else the class's (IPv4) or /128.
+        Also warnings for what ifup ignores (a second `address` in a stanza)."""
         out: list[tuple[str, Location | None]] = []
+        ignored: list[Issue] = []
         for stanza in self.stanzas(name):
             if stanza.method != "static":
                 continue
             options = self._inherited(stanza, {name}) + stanza.options
             netmask = next((s.value for s in reversed(options) if s.name == "netmask"), None)
-            for s in options:
-                if s.name == "address":
-                    plain = netmask is not None and "/" not in s.value
-                    out.append((f"{s.value}/{netmask}" if plain else s.value, s.loc))
+            given = [s for s in options if s.name == "address"]
+            if not given:
+                continue
+            first, more = given[0], given[1:]
+            out.append((_with_prefix(first.value, netmask, stanza.family), first.loc))
+            ignored += [
+                Issue(
+                    s.loc,
+                    f"ifup gives a stanza its first address only: {s.value} is not given "
+                    "(an address of its own needs an 'iface ... static' stanza of its own)",
+                    warning=True,
+                )
+                for s in more
+            ]
+        return out, ignored
+
+    def lines_of(self, name: str) -> set[Location]:
+        """Where name's stanzas are written: their iface lines and their options'."""
+        out = {st.loc for st in self.stanzas(name)}
+        out.update(o.loc for st in self.stanzas(name) for o in st.options if o.loc is not None)
+        return out
+
+    def ifup_only(self, name: str) -> list[Issue]:
+        """Warnings for what ifup gives name and `rrqctl up` does not (when it brings the
+        cable up itself): methods but static and manual, and static options but addresses."""
+        out: list[Issue] = []
+        for stanza in self.stanzas(name):
+            if stanza.method not in ("static", "manual", None):
+                said = (
+                    f"rrqctl up does not run the {stanza.family} {stanza.method} method (ifup does)"
+                )
+                out.append(Issue(stanza.loc, said, warning=True))
+            if stanza.method != "static":
+                continue
+            for s in self._inherited(stanza, {name}) + stanza.options:
+                if s.name in IFUP_ONLY:
+                    said = f"rrqctl up does not set {s.name} (ifup does)"
+                    out.append(Issue(s.loc, said, warning=True))
         return out
 
     def _inherited(self, stanza: Iface, seen: set[str]) -> list[Setting]:
@@ -237,9 +276,13 @@ class _Reader:
             cur.options.append(Setting(name, value, loc))
 
     def _paths(self, loc: Location, pattern: str) -> list[str]:
-        if not os.path.isabs(pattern):
-            pattern = os.path.join(os.path.dirname(loc.file), pattern)
-        return sorted(glob.glob(pattern))
+        return sorted(glob.glob(self._paths_pattern(loc, pattern)))
+
+    def _paths_pattern(self, loc: Location, pattern: str) -> str:
+        """pattern, relative to the file it is written in."""
+        return (
+            pattern if os.path.isabs(pattern) else os.path.join(os.path.dirname(loc.file), pattern)
+        )
 
     def _source(self, loc: Location, args: list[str]) -> None:
         self.current = None
@@ -252,6 +295,12 @@ class _Reader:
                 self.read_file(path, loc)
         if not glob.has_magic(args[0]):  # a name, not a pattern: it was meant to be there
             self._missing(loc, "source", args[0], paths, os.path.isfile)
+        elif not paths:  # a pattern in a folder that cannot be listed matches nothing, quietly
+            folder = os.path.dirname(self._paths_pattern(loc, args[0]))
+            if os.path.isdir(folder) and not os.access(folder, os.R_OK | os.X_OK):
+                issue = Issue(loc, f"cannot read {folder}: Permission denied")
+                self.out.issues.append(issue)
+                self.out.unreadable.append(issue)
 
     def _source_directory(self, loc: Location, args: list[str]) -> None:
         self.current = None
@@ -339,3 +388,18 @@ def parse_text(text: str, path: str = "interfaces") -> Interfaces:
     for line_no, line in logical_lines(text):
         reader.line(Location(path, line_no), line)
     return out
+
+
+def _with_prefix(address: str, netmask: str | None, family: str | None) -> str:
+    """address as ifup 0.8 gives it: ADDRESS/PREFIX (what the model checks)."""
+    host = address.partition("/")[0]
+    if netmask is not None:
+        return f"{host}/{netmask}"
+    if "/" in address:
+        return address
+    if family == "inet6" or ":" in host:
+        return f"{host}/128"
+    first = host.split(".")[0]
+    octet = int(first) if first.isdigit() else 0
+    classful = 8 if octet < 128 else 16 if octet < 192 else 24 if octet < 224 else 32
+    return f"{host}/{classful}"

@@ -107,16 +107,22 @@ def find(name: str, dirs: tuple[str, ...]) -> str | None:
     return None
 
 
-def dropins(name: str, dirs: tuple[str, ...]) -> list[str]:
-    """name.d/*.conf from every directory, same-named ones from earlier dirs winning, sorted."""
+def dropins(name: str, dirs: tuple[str, ...]) -> tuple[list[str], list[Issue]]:
+    """name.d/*.conf from every directory, same-named ones from earlier dirs winning, sorted;
+    and the drop-in directories that could not be listed."""
     chosen: dict[str, str] = {}
+    unread: list[Issue] = []
     for d in dirs:
         dd = os.path.join(d, f"{name}.d")
-        if os.path.isdir(dd):
-            for f in os.listdir(dd):
-                if f.endswith(".conf") and f not in chosen:
-                    chosen[f] = os.path.join(dd, f)
-    return [chosen[f] for f in sorted(chosen) if not _masked(chosen[f])]
+        try:
+            found = os.listdir(dd) if os.path.isdir(dd) else []
+        except OSError as e:
+            unread.append(Issue(Location(dd), f"cannot read: {e.strerror}"))
+            continue
+        for f in found:
+            if f.endswith(".conf") and f not in chosen:
+                chosen[f] = os.path.join(dd, f)
+    return [chosen[f] for f in sorted(chosen) if not _masked(chosen[f])], unread
 
 
 def netdev_names(dirs: tuple[str, ...]) -> tuple[list[str], list[Issue]]:
@@ -146,18 +152,19 @@ class Netdev:
     def is_cable(self) -> bool:
         return SECTION in self.sections or any(SECTION in i.message for i in self.issues)
 
-    def near_miss(self) -> Issue | None:
-        """A section that was surely meant as [X-RRQNet] (systemd's names are case-sensitive:
-        networkd ignores it, and the file declares no cable)."""
-        for name, loc in self.sections.items():
-            if name != SECTION and _squash(name) in (_squash(SECTION), "rrqnet"):
-                return Issue(
-                    loc,
-                    f"[{name}] is not [{SECTION}] (section names are case-sensitive): "
-                    f"{os.path.basename(self.file)} declares no cable",
-                    warning=True,
-                )
-        return None
+    def near_misses(self) -> list[Issue]:
+        """Sections surely meant as [X-RRQNet] (systemd's names are case-sensitive: networkd
+        ignores them, and so does rrqctl), in the .netdev or its drop-ins."""
+        ignored = "its keys are ignored" if self.is_cable else "no cable is declared"
+        return [
+            Issue(
+                loc,
+                f"[{name}] is not [{SECTION}] (section names are case-sensitive): {ignored}",
+                warning=True,
+            )
+            for name, loc in self.sections.items()
+            if name != SECTION and _squash(name) in (_squash(SECTION), "rrqnet")
+        ]
 
     def get(self, section: str, key: str) -> Entry | None:
         found = [e for e in self.entries if e.section == section and e.key == key]
@@ -177,7 +184,10 @@ def read_netdev(name: str, dirs: tuple[str, ...]) -> Netdev | None:
     if path is None:
         return None
     nd = Netdev(path)
-    for f in [path, *dropins(name, dirs)]:
+    extra, unread = dropins(name, dirs)
+    nd.issues += unread
+    nd.unreadable += unread
+    for f in [path, *extra]:
         try:
             with open(f, encoding="utf-8", errors="surrogateescape") as fh:
                 text = fh.read()
@@ -189,7 +199,8 @@ def read_netdev(name: str, dirs: tuple[str, ...]) -> Netdev | None:
         entries, issues, sections = parse_ini(text, f)
         nd.entries += entries
         nd.issues += issues
-        nd.sections |= sections
+        for section, loc in sections.items():
+            nd.sections.setdefault(section, loc)  # (each name where it first appears)
     return nd
 
 

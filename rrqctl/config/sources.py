@@ -11,6 +11,7 @@ import contextlib
 import functools
 import gc
 import os
+import stat
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -41,7 +42,10 @@ class Sources:
     interfaces: str = DEFAULT_INTERFACES
     networkd_dirs: tuple[str, ...] = networkd.SEARCH_PATH
     confd: str = DEFAULT_CONFD
-    interfaces_given: bool = False  # named by the admin: its absence is an error
+    # named by the admin (not the defaults): one that is not there is an error
+    interfaces_given: bool = False
+    confd_given: bool = False
+    networkd_given: bool = False
 
 
 @dataclass
@@ -53,6 +57,7 @@ class Config:
     file_issues: list[Issue] = field(default_factory=list)  # interfaces(5) syntax errors
     kinds: dict[str, str] = field(default_factory=dict)
     unreadable: list[Issue] = field(default_factory=list)  # files or folders not read at all
+    aliases: dict[str, str] = field(default_factory=dict)  # conf.d file name -> its TAP=
 
     @property
     def names(self) -> list[str]:
@@ -67,7 +72,13 @@ class Config:
         blocking = self.file_issues if self.kinds.get(name) == "interfaces" else []
         return blocking + self.broken.get(name, [])
 
+    def canonical(self, name: str) -> str:
+        """name, or the TAP= of conf.d/name.conf (rrqnet-cron names a cable by its file)."""
+        return self.aliases[name] if name not in self.kinds and name in self.aliases else name
+
     def get(self, name: str) -> Cable:
+        """The cable called name (or declared in conf.d/name.conf, as rrqnet-cron names it)."""
+        name = self.canonical(name)
         issues = self.issues_of(name)
         if issues:
             raise ConfigError(issues)
@@ -77,6 +88,17 @@ class Config:
                 raise ConfigError([*self.unreadable, Issue(None, f"{name}: {not_read}")])
             raise UnknownCableError(name, self.names)
         return self.cables[name]
+
+
+def _not_a_dir(path: str) -> str:
+    """Why path cannot be read as a folder of declarations ("" if it can be)."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return "cannot read: no such directory"
+    except OSError as e:
+        return f"cannot read: {e.strerror}"
+    return "" if stat.S_ISDIR(st.st_mode) else "cannot read: not a directory"
 
 
 class UnknownCableError(NotRunningError):
@@ -165,19 +187,24 @@ def _all(src: Sources, cfg: Config) -> Iterable[Found]:
         cfg.unreadable += cfg.interfaces.unreadable
         cfg.warnings += cfg.interfaces.warnings
         yield from interfaces_cables(cfg.interfaces)
+    named = [*(src.networkd_dirs if src.networkd_given else ()), *([src.confd] * src.confd_given)]
+    cfg.unreadable += [Issue(Location(d), why) for d in named if (why := _not_a_dir(d))]
     names, unread = networkd.netdev_names(src.networkd_dirs)
     cfg.unreadable += unread
     for file_name in names:
         nd = networkd.read_netdev(file_name, src.networkd_dirs)
-        if nd is not None and nd.unreadable:
+        if nd is not None and nd.unreadable and not nd.is_cable:
             cfg.unreadable += nd.unreadable  # (it may or may not declare a cable)
-        elif nd is not None and nd.is_cable:
+        elif nd is not None and nd.is_cable:  # (one it cannot read all of is broken)
             yield networkd_cable(nd, file_name, src.networkd_dirs)
-        elif nd is not None and (miss := nd.near_miss()) is not None:
-            cfg.warnings.append(miss)
+        elif nd is not None:
+            cfg.warnings += nd.near_misses()
     for f in _listdir(src.confd, cfg):
         if f.endswith(".conf"):
-            yield confd_cable(os.path.join(src.confd, f))
+            found = confd_cable(os.path.join(src.confd, f))
+            if found[0] != f.removesuffix(".conf"):
+                cfg.aliases[f.removesuffix(".conf")] = found[0]
+            yield found
 
 
 def _listdir(path: str, cfg: Config) -> list[str]:
@@ -201,27 +228,36 @@ def interfaces_cables(ifs: eni.Interfaces) -> Iterable[Found]:
             continue  # a template: its options count where it is inherited
         where = ifs.stanzas(name)[0].loc
         extra: dict[str, object] = {"start": tuple(ifs.classes(name))}
-        addresses = ifs.static_addresses(name)
+        addresses, ignored = ifs.static_addresses(name)
         if addresses:
             extra["addresses"] = tuple(a for a, _ in addresses)
         places = {f"addresses[{i}]": at for i, (_, at) in enumerate(addresses) if at}
         cable, issues = cable_from_settings(
             name, settings, where, "interfaces", extra=extra, places=places
         )
-        yield name, cable, issues, where
+        yield name, cable, issues + ignored, where
 
 
-def hook_cable(call: HookCall, src: Sources) -> Cable:
-    """The cable ifup is bringing up, from its environment; FILE:LINE from the interfaces file
-    wherever the same option and value are written there. Checked as `rrqctl up` checks."""
+def hook_cable(call: HookCall, src: Sources, *, warn: bool = True) -> Cable:
+    """The cable ifup is bringing up. Declared under its name in the interfaces file: as the
+    file declares it, all its stanzas together (as `rrqctl show` and `check` see it), but
+    its addresses, which are ifup's to give. Else (ifup -i FILE, a mapping's logical name):
+    from ifupdown's environment, checked as `rrqctl up` checks. warn: say the warnings (once
+    for an ifup: in pre-up)."""
     cfg = load(src)
     ifs = cfg.interfaces
+    if ifs is not None and ifs.stanzas(call.iface):
+        if call.iface in cfg.broken:
+            raise ConfigError(cfg.broken[call.iface])  # as rrqctl show says (two stanzas, say)
+        declared = cfg.cables.get(call.iface)
+        if declared is not None and declared.kind == "interfaces":
+            if warn:  # (what show says of these stanzas: remotes, key files, addresses)
+                lines = ifs.lines_of(call.iface)
+                _say([w for w in cfg.warnings if w.location in lines])
+            return declared.model_copy(update={"addresses": ()})
     cable, issues = _env_cable(call, cfg)
     if cable is None:
         raise ConfigError(issues)
-    doubts = issues  # (warnings)
-    if ifs is not None and ifs.stanzas(call.iface) and call.iface in cfg.broken:
-        raise ConfigError(cfg.broken[call.iface])  # as rrqctl show says (two stanzas, say)
     errors, warnings = check_keyfiles(cable)
     for other in cfg.cables.values():
         if other.name != cable.name and other.port is not None and other.port == cable.port:
@@ -234,10 +270,15 @@ def hook_cable(call: HookCall, src: Sources) -> Cable:
             )
     if errors:
         raise ConfigError(errors)
-    for w in doubts + warnings:
-        print(f"rrqctl: {w}", file=sys.stderr)
+    if warn:
+        _say(issues + warnings)
     classes = tuple(ifs.classes(call.iface)) if ifs is not None else ()
     return cable.model_copy(update={"start": classes})
+
+
+def _say(warnings: list[Issue]) -> None:
+    for w in warnings:
+        print(f"rrqctl: {w}", file=sys.stderr)
 
 
 def _env_cable(call: HookCall, cfg: Config) -> tuple[Cable | None, list[Issue]]:
@@ -279,22 +320,25 @@ def networkd_cable(nd: networkd.Netdev, file_name: str, dirs: tuple[str, ...]) -
     settings, more = networkd.settings(nd)
     issues += more
     extra: dict[str, object] = {"owner": "networkd"}
-    for key, field_name in (("MACAddress", "mac"), ("MTUBytes", "mtu")):
-        e = nd.get("NetDev", key)
+    places: dict[str, Location] = {}
+    net = networkd.network_for(name, dirs)
+    for e, field_name in (
+        (nd.get("NetDev", "MACAddress"), "mac"),
+        (nd.get("NetDev", "MTUBytes"), "mtu"),
+        (net.get("Bridge"), "bridge"),
+    ):
         if e is not None:
             extra[field_name] = e.value
-    net = networkd.network_for(name, dirs)
-    if "Bridge" in net:
-        extra["bridge"] = net["Bridge"].value
+            places[field_name] = e.loc
     if not settings and not issues:
         at = nd.rrqnet[0].loc if nd.rrqnet else Location(nd.file)
         issues.append(Issue(at, f"[{networkd.SECTION}] has no Port="))
     cable = None
     if not issues:
         cable, issues = cable_from_settings(
-            name, settings, where, "networkd", label=_networkd_label, extra=extra
+            name, settings, where, "networkd", label=_networkd_label, extra=extra, places=places
         )
-    return name, cable, issues, where
+    return name, cable, issues + nd.near_misses(), where
 
 
 def _networkd_label(o: OptionSpec) -> str:

@@ -89,7 +89,13 @@ class Engine(Inbound):
         if self.local is None:
             self.local = Channel(Kind.LOCAL, port.name, self.clock())
             self.switch.add(self.local)
-        self.watch(port.fileno(), self._on_local)
+        try:
+            self.watch(port.fileno(), self._on_local)
+        except PermissionError:  # epoll waits on pipes, sockets and ttys, not on files
+            raise ValueError(
+                f"{port.name}: standard input is a file (or /dev/null), which cannot be "
+                "waited on: give -t - a pipe or a socket (dpipe, vde_plug)"
+            ) from None
 
     def _family(self) -> int | None:
         return self.udp.family if self.udp is not None else None

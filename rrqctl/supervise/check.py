@@ -229,10 +229,16 @@ class Checker:
     def _findings(self, cable: Cable) -> list[Finding]:
         seen = observe_cable(cable, self.paths)
         status = None
+        unasked: list[Finding] = []
         if seen.engine_pid is not None:
-            with contextlib.suppress(NotRunningError):
+            try:
                 status = query(self.paths.control(cable.name), timeout=3.0)
-        out = findings(cable, replace(seen, engine_answers=status is not None))
+            except NotRunningError:
+                pass
+            except RrqError as e:  # (not root: the socket is root's)
+                unasked = [Finding("engine", f"not asked: {e}", repair=False)]
+        answers = status is not None or bool(unasked)
+        out = unasked + findings(cable, replace(seen, engine_answers=answers))
         return out + (uplink_findings(status) if status else [])
 
     def _repair(self, cable: Cable, report: Report) -> None:

@@ -43,6 +43,8 @@ def open_engine(engine: Engine) -> None:
         engine.open()
     except OSError as e:
         raise EngineError(describe_open_error(engine.settings, e)) from None
+    except ValueError as e:  # (what the engine found wrong with what it was given)
+        raise EngineError(str(e)) from None
 
 
 def describe_open_error(cable: EngineSettings, e: OSError) -> str:

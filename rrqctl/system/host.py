@@ -87,6 +87,8 @@ class Up:
                 done.append(a)
                 if a.step.value not in self.record.made:
                     self.record.made.append(a.step.value)
+                if a.keep:
+                    self.record.keep(a.step, a.keep)
                 save_record(self.paths, self.cable, self.record)
         except BaseException:
             self._rollback(done)
@@ -104,7 +106,7 @@ class Up:
             if a.undo:
                 self.say(f"[#] {a.undo}   (undoing)")
                 with contextlib.suppress(ActionError, OSError):
-                    BY_STEP[a.step].undo(self.ops, self.cable, self.record, a.value)
+                    BY_STEP[a.step].undo(self.ops, self.cable, self.record, a.keep)
             with contextlib.suppress(ValueError):
                 self.record.made.remove(a.step.value)
         if self.record.made:
@@ -271,9 +273,10 @@ def down(
     actions = plan_down(cable, record, seen, steps)
     for a in actions:
         say(f"[#] {a.text}")
-        BY_STEP[a.step].undo(HostOps(paths), cable, record, a.value)
+        BY_STEP[a.step].undo(HostOps(paths), cable, record, a.keep)
         with contextlib.suppress(ValueError):
             record.made.remove(a.step.value)
+        record.kept.pop(a.step.value, None)
     for s in steps:
         with contextlib.suppress(ValueError):
             record.made.remove(s.value)

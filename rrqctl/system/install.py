@@ -27,14 +27,14 @@ def items(rrqctl: str, schedule: str) -> list[Item]:
     hook = render.data_file("hooks", "rrqnet").replace(
         "RRQCTL=/usr/bin/rrqctl", f"RRQCTL={shlex.quote(rrqctl)}"
     )
-    unit = render.data_file("units", "rrqnet@.service").replace("/usr/bin/rrqctl", rrqctl)
+    unit = render.unit_text("rrqnet@.service", rrqctl)
     out = [Item(f"etc/network/{d}/rrqnet", hook, 0o755) for d in HOOK_DIRS]
     out += [
         Item("etc/systemd/system/rrqnet@.service", unit, 0o644),
         Item("etc/systemd/system/rrqnet.target", render.data_file("units", "rrqnet.target"), 0o644),
         Item(
             "etc/systemd/system/rrqnet-check.service",
-            render.data_file("units", "rrqnet-check.service").replace("/usr/bin/rrqctl", rrqctl),
+            render.unit_text("rrqnet-check.service", rrqctl),
             0o644,
         ),
         Item(

@@ -348,12 +348,25 @@ def test_an_address_family_stanza_of_a_cable_is_not_taken_for_a_typo(netlab: Lab
     ha = IfupdownHost(
         netlab,
         a,
-        stanza("mynet0", "address 10.88.0.1/24", "rrqnet_port 3636", method="static")
-        + "iface mynet0 inet6 static\n    address fd88::1/64\n    rrqnet_nice 5\n",
-    )
+        stanza("mynet0", "address 10.88.0.1/24", "address 10.88.0.9/24", "rrqnet_port 3636",
+               method="static")
+        + "iface mynet0 inet6 static\n    address fd88::1/64\n    rrqnet_nice 5\n"
+        "    rrqnet_mtu 1380\n    rrqnet_remote 10.77.9.1:3636\n",
+    )  # fmt: skip
+    plan = ha.rrqctl("plan", "mynet0")
+    assert plan.stdout.startswith(
+        "[#] ifup mynet0   (as `rrqctl up` would; then its hook and ifup do:)\n"
+    ), plan.stdout
     r = ha.ifup("mynet0")
     assert r.returncode == 0, r.stderr
     assert "fd88::1/64" in netlab.ip(a, "-6", "addr", "show", "mynet0")
+    # the options of both stanzas are the cable's, as show reads them
+    assert "mtu 1380" in netlab.ip(a, "link", "show", "mynet0")
+    record = (ha.run / "mynet0.json").read_text()
+    assert "10.77.9.1" in record and '"nice": 5' in record, record
+    # a line ifup ignores is said once (in pre-up), not once per stanza and phase
+    warning = "/etc/network/interfaces:3: warning: ifup gives a stanza its first address only"
+    assert r.stderr.count(warning) == 1, r.stderr
     assert ha.ifdown("mynet0").returncode == 0
     assert ha.leftovers() == {"link": False, "pids": [], "files": []}
 

@@ -138,6 +138,75 @@ def test_up_gives_the_stanzas_addresses_and_down_leaves_a_tap_found_as_it_was(
     assert "state DOWN" in link and "10.88.0.1" not in link and "fd88::1" not in link
 
 
+def test_down_gives_back_a_tap_found_with_its_own_mac_mtu_and_addresses(netlab: Lab) -> None:
+    """The admin's tap (MAC, MTU, an address of its own): down undoes only what up did."""
+    a, _ = peer(netlab)
+    mine = "02:aa:bb:cc:dd:01"
+    netlab.tap(a, "mynet0", ["10.99.0.1/24"], mac=mine)
+    netlab.ip(a, "link", "set", "dev", "mynet0", "mtu", "1300")
+    netlab.write_interfaces(
+        a,
+        stanza("rrqnet_port 3636", "rrqnet_remote 10.77.0.2:3636",
+               "rrqnet_mac 02:00:00:00:36:36", "rrqnet_mtu 1400"),
+    )  # fmt: skip
+    netlab.rrqctl(a, "up", "mynet0")
+    link = netlab.ip(a, "addr", "show", "mynet0")
+    assert "02:00:00:00:36:36" in link and "mtu 1400" in link and "10.88.0.1/24" in link
+    out = netlab.rrqctl(a, "down", "mynet0").stdout
+    assert f"[#] ip link set dev mynet0 address {mine}\n" in out
+    assert "[#] ip link set dev mynet0 mtu 1300\n" in out
+    link = netlab.ip(a, "addr", "show", "mynet0")
+    assert mine in link and "mtu 1300" in link, link
+    assert "10.99.0.1/24" in link and "10.88.0.1" not in link, link
+
+
+def test_down_marks_a_confd_cable_down_only_once_it_holds_the_lock(netlab: Lab) -> None:
+    """A down that waits for another rrqctl (and may give up) has not taken the cable
+    down: until it holds the lock, check must still keep the cable up."""
+    import fcntl
+
+    a, _ = peer(netlab)
+    confd = netlab.dir / a / "conf.d"
+    confd.mkdir(parents=True, exist_ok=True)
+    (confd / "x0.conf").write_text("TAP=x0\nPORT=4000\nVPN=( 10.77.0.2:4000 )\n")
+    netlab.rrqctl(a, "up", "x0")
+    marker = netlab.run_dir(a) / "x0.down"
+    with open(netlab.run_dir(a) / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        down = subprocess.Popen(
+            ["ip", "netns", "exec", a, str(BIN / "rrqctl"), "down", "x0", *netlab.rrqctl_args(a)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        try:
+            wait_for(lambda: _waits_on_a_lock(down.pid), what="down to wait for the lock")
+            assert not marker.exists() and "x0" in netlab.links(a)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+        out, err = down.communicate(timeout=60)
+    assert (down.returncode, out.splitlines()[-1]) == (0, "x0 is down"), err
+    assert marker.exists() and "x0" not in netlab.links(a)
+
+
+def _waits_on_a_lock(pid: int) -> bool:
+    """pid (or its child) polls for a lock: it has opened RUN/.lock."""
+    for p in [pid, *_children(pid)]:
+        fds = Path(f"/proc/{p}/fd")
+        try:
+            if any(os.readlink(fd).endswith("/.lock") for fd in fds.iterdir()):
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return []
+    return [int(k) for k in kids] + [g for k in kids for g in _children(int(k))]
+
+
 def test_missing_key_file_fails_before_anything_is_made(netlab: Lab) -> None:
     a, _ = peer(netlab)
     path = netlab.write_interfaces(
@@ -337,7 +406,7 @@ def test_down_sticks_until_up_and_check_now_retries_at_once(netlab: Lab) -> None
     try; `check --now NAME` tries at once, once the admin has fixed what was wrong."""
     a, _ = peer(netlab)
     confd = netlab.dir / a / "conf.d"
-    confd.mkdir(parents=True)
+    confd.mkdir(parents=True, exist_ok=True)
     (confd / "x0.conf").write_text("TAP=x0\nPORT=4000\nVPN=( 10.77.0.2:4000 )\nBR=br9\n")
     state = netlab.dir / "no-ifupdown"
 
@@ -385,7 +454,11 @@ def test_status_as_another_user_says_it_may_not_look(netlab: Lab) -> None:
             capture_output=True, text=True, check=False,
         )  # fmt: skip
         assert r.returncode in (1, 3) and r.stdout == "", argv  # (3: its files are not readable)
-        assert re.fullmatch(r"rrqctl: \S+: (cannot read: )?[Pp]ermission denied.*\n", r.stderr)
+        lines = r.stderr.splitlines()  # (the declarations it may not read, then the run dir)
+        assert lines and all(
+            re.fullmatch(r"rrqctl: \S+: (cannot read: )?[Pp]ermission denied.*", line)
+            for line in lines
+        ), r.stderr
     netlab.dir.chmod(0o755)
     for d in (netlab.dir / a, netlab.run_dir(a)):
         d.chmod(0o755)  # the files may be seen; the socket is still root's
@@ -397,6 +470,13 @@ def test_status_as_another_user_says_it_may_not_look(netlab: Lab) -> None:
     sock = netlab.run_dir(a) / "mynet0.sock"
     assert (r.returncode, r.stdout) == (1, "")
     assert r.stderr == f"rrqctl: {sock}: permission denied (control sockets are root's)\n"
+    r = subprocess.run(
+        ["ip", "netns", "exec", a, "runuser", "-u", "nobody", "--", str(BIN / "rrqctl"),
+         "check", "--dry-run", *netlab.rrqctl_args(a)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert "Traceback" not in r.stderr and r.returncode == 0, r.stderr  # (nothing to repair)
+    assert f"mynet0: engine: not asked: {sock}: permission denied" in r.stdout, r.stdout
 
 
 def test_no_process_imports_an_rrqctl_left_in_the_working_directory(

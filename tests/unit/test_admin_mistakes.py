@@ -4,7 +4,9 @@ Each runs the real command in a fresh interpreter on a configuration tree of its
 
 from __future__ import annotations
 
+import json
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -21,6 +23,8 @@ CABLE = "iface mynet0 inet manual\n    rrqnet_port 3636\n"
 def rrqctl(
     root: Path, *argv: str, interfaces: str = "interfaces"
 ) -> subprocess.CompletedProcess[str]:
+    for d in ("conf.d", "network"):
+        (root / d).mkdir(exist_ok=True)
     where = [
         f"--interfaces={root / interfaces}",
         f"--confd={root / 'conf.d'}",
@@ -264,7 +268,20 @@ def test_a_section_name_in_the_wrong_case_is_a_warning(tmp_path: Path) -> None:
     assert (rc, err) == (
         0,
         f"rrqctl: {tmp_path}/network/nd0.netdev:4: warning: [X-RRQNET] is not [X-RRQNet] "
-        "(section names are case-sensitive): nd0.netdev declares no cable\n",
+        "(section names are case-sensitive): no cable is declared\n",
+    )
+    write_tree(
+        tmp_path,
+        {
+            "network/nd0.netdev": "[NetDev]\nName=nd0\nKind=tap\n[X-RRQNet]\nPort=3637\n",
+            "network/nd0.netdev.d/r.conf": "[X-RRQNET]\nRemote=10.0.0.3:3637\n",
+        },
+    )
+    rc, err = said(rrqctl(tmp_path, "show"))
+    assert (rc, err) == (
+        0,
+        f"rrqctl: {tmp_path}/network/nd0.netdev.d/r.conf:1: warning: [X-RRQNET] is not "
+        "[X-RRQNet] (section names are case-sensitive): its keys are ignored\n",
     )
 
 
@@ -301,3 +318,154 @@ def test_exit_codes_are_the_documented_ones(tmp_path: Path, argv: list[str], cod
     tests/integration/test_watchdog.py)"""
     write_tree(tmp_path, {"interfaces": CABLE, "mynet0.netdev": ""})
     assert said(rrqctl(tmp_path, *argv))[0] == code
+
+
+# ---- follow-ups: what a second look at the same mistakes found -------------------------
+
+
+def test_a_stanza_gets_the_addresses_ifup_gives_it(tmp_path: Path) -> None:
+    """ifup 0.8: the first address of each static stanza; its netmask over a /prefix; a
+    class's prefix (IPv4) or /128 when none is written; further address lines ignored."""
+    write_tree(
+        tmp_path,
+        {
+            "interfaces": "iface mynet0 inet static\n    address 10.1.0.1/16\n"
+            "    netmask 255.255.255.0\n    address 10.1.0.2/24\n    rrqnet_port 3636\n"
+            "iface mynet0 inet6 static\n    address fd00::1\n"
+            "iface b0 inet static\n    address 172.16.5.1\n    rrqnet_port 3637\n",
+        },
+    )
+    r = rrqctl(tmp_path, "show", "mynet0")
+    assert said(r) == (
+        0,
+        f"rrqctl: {tmp_path}/interfaces:4: warning: ifup gives a stanza its first address only: "
+        "10.1.0.2/24 is not given (an address of its own needs an 'iface ... static' stanza "
+        "of its own)\n",
+    )
+    rows = [line.split() for line in r.stdout.splitlines()[3:]]
+    assert rows == [
+        ["port", "3636", f"{tmp_path}/interfaces:5"],
+        ["address", "10.1.0.1/24", f"{tmp_path}/interfaces:2"],
+        ["address", "fd00::1/128", f"{tmp_path}/interfaces:7"],
+    ]
+    r = rrqctl(tmp_path, "plan", "b0")
+    assert "[#] ip addr add 172.16.5.1/16 dev b0" in r.stdout.splitlines()  # class B
+    r = rrqctl(tmp_path, "render", "interfaces", "mynet0")
+    assert r.returncode == 0 and r.stdout == (
+        "iface mynet0 inet static\n    address 10.1.0.1/24\n    rrqnet_port 3636\n\n"
+        "iface mynet0 inet6 static\n    address fd00::1/128\n"
+    )
+
+
+def test_a_confd_cable_may_be_named_by_its_file_as_rrqnet_cron_names_it(tmp_path: Path) -> None:
+    write_tree(tmp_path, {"interfaces": "", "conf.d/office.conf": "TAP=o0\nPORT=4000\n"})
+    r = rrqctl(tmp_path, "show", "office")
+    assert said(r) == (0, "")
+    assert r.stdout.startswith(f"o0: confd cable declared at {tmp_path}/conf.d/office.conf\n")
+    r = rrqctl(tmp_path, "check", "--dry-run", "office")
+    assert (r.returncode, r.stdout) == (
+        1,
+        "o0: engine: the engine is not running\no0: tap: o0 does not exist\n",
+    )
+
+
+def test_a_mistyped_confd_or_networkd_dir_is_named(tmp_path: Path) -> None:
+    write_tree(tmp_path, {"interfaces": CABLE})
+    for option in ("--confd", "--networkd-dir"):
+        r = subprocess.run(
+            [sys.executable, "-m", "rrqctl", "show", f"--interfaces={tmp_path}/interfaces",
+             f"{option}={tmp_path}/nosuch", f"--run-dir={tmp_path}/run"],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        rc, err = said(r)
+        assert rc == 3 and f"rrqctl: {tmp_path}/nosuch: cannot read: no such directory\n" in err
+        assert "mynet0: interfaces cable" in r.stdout  # what could be read is still shown
+
+
+def test_networkd_dirs_before_and_after_the_command_are_all_read(tmp_path: Path) -> None:
+    netdev = "[NetDev]\nName={0}\nKind=tap\n[X-RRQNet]\nPort={1}\n"
+    write_tree(
+        tmp_path,
+        {
+            "interfaces": "",
+            "conf.d/.keep": "",
+            "a/nd0.netdev": netdev.format("nd0", 3637),
+            "b/nd1.netdev": netdev.format("nd1", 3638),
+        },
+    )
+    r = subprocess.run(
+        [sys.executable, "-m", "rrqctl", f"--networkd-dir={tmp_path}/a", "show", "--json",
+         f"--interfaces={tmp_path}/interfaces", f"--confd={tmp_path}/conf.d",
+         "--networkd-dir", f"{tmp_path}/b"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert said(r) == (0, "")
+    assert [c["name"] for c in json.loads(r.stdout)["cables"]] == ["nd0", "nd1"]
+
+
+def test_an_unreadable_dropin_breaks_its_cable(tmp_path: Path) -> None:
+    write_tree(
+        tmp_path,
+        {
+            "interfaces": "",
+            "network/nd0.netdev": "[NetDev]\nName=nd0\nKind=tap\n[X-RRQNet]\nPort=3637\n",
+        },
+    )
+    (tmp_path / "network/nd0.netdev.d/r.conf").mkdir(parents=True)
+    rc, err = said(rrqctl(tmp_path, "show", "nd0"))
+    assert (rc, err) == (
+        3,
+        f"rrqctl: {tmp_path}/network/nd0.netdev.d/r.conf: cannot read: Is a directory\n",
+    )
+
+
+def test_genkey_refuses_too_much_and_never_overwrites(tmp_path: Path) -> None:
+    def genkey(*argv: str) -> tuple[int, str]:
+        r = subprocess.run(
+            [sys.executable, "-m", "rrqctl", "genkey", *argv],
+            capture_output=True, text=True, check=False, cwd=tmp_path,
+        )  # fmt: skip
+        return said(r)
+
+    assert genkey("k", "--size", "70000") == (
+        2,
+        "rrqctl: --size 70000: a key file of 65536 bytes at most will do\n",
+    )
+    assert not (tmp_path / "k").exists()
+    assert genkey("k")[0] == 0
+    key = (tmp_path / "k").read_bytes()
+    assert genkey("k") == (1, "rrqctl: k exists: refusing to overwrite a key file\n")
+    assert (tmp_path / "k").read_bytes() == key
+    assert genkey("nosuch/k") == (1, "rrqctl: nosuch/k: No such file or directory\n")
+
+
+def test_metrics_still_answer_when_declarations_cannot_be_read(tmp_path: Path) -> None:
+    """A scraper must not lose the running cables' samples to one unreadable file."""
+    (tmp_path / "interfaces").mkdir()
+    r = rrqctl(tmp_path, "status", "--metrics")
+    rc, err = said(r)
+    assert rc == 0
+    assert err == (
+        f"rrqctl: {tmp_path}/interfaces: cannot read: Is a directory "
+        "(cables declared there show only if running)\n"
+    )
+    assert "# TYPE rrqnet_channel_frames_total counter" in r.stdout
+
+
+def test_rrqnet_refuses_a_stdin_it_cannot_wait_on(tmp_path: Path) -> None:
+    """-t - with stdin from /dev/null or a file: epoll cannot wait on it (exit 5, said)."""
+    (tmp_path / "f").write_text("not a stream\n")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port = str(s.getsockname()[1])
+    for stdin in ("/dev/null", str(tmp_path / "f")):
+        with open(stdin, "rb") as f:
+            r = subprocess.run(
+                [sys.executable, "-m", "rrqctl.rrqnet", "-t", "-", port],
+                stdin=f, capture_output=True, text=True, check=False, timeout=30,
+            )  # fmt: skip
+        assert (r.returncode, r.stderr) == (
+            5,
+            "rrqnet: stdio: standard input is a file (or /dev/null), which cannot be waited "
+            "on: give -t - a pipe or a socket (dpipe, vde_plug)\n",
+        ), stdin

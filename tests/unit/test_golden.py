@@ -35,7 +35,9 @@ ARGS = [
 
 def materialize(case: str, root: Path) -> None:
     shutil.copytree(GOLDEN / case, root, symlinks=True, dirs_exist_ok=True)
-    (root / "interfaces").touch()  # (named on the command line: it must exist)
+    (root / "interfaces").touch()  # (named on the command line: they must exist)
+    for d in ("network", "run-network", "lib-network", "conf.d"):
+        (root / d).mkdir(exist_ok=True)
     for path in root.rglob("*"):
         if path.is_file() and not path.is_symlink() and path.name != "expected.json":
             path.write_text(path.read_text().replace("@ROOT@", str(root)))

@@ -37,6 +37,7 @@ def test_ready_status_watchdog_reloading_stopping_in_order(tmp_path: Path) -> No
     sock.settimeout(0.05)
     env = {**os.environ, "NOTIFY_SOCKET": path, "WATCHDOG_USEC": "200000"}
     env.pop("WATCHDOG_PID", None)
+    (tmp_path / "none").mkdir()
     args = [
         "--interfaces",
         str(tmp_path / "interfaces"),
