@@ -1,10 +1,11 @@
 """setuptools: pyproject.toml says the rest. The hooks, units and templates live at the top of
 the source tree, one copy each; a built package carries them in rrqctl/_shipped/."""
 
+import os
 import shutil
 from pathlib import Path
 
-from setuptools import setup
+from setuptools import Extension, setup
 from setuptools.command.build_py import build_py
 
 SHIPPED = ("hooks", "units", "templates")
@@ -21,4 +22,15 @@ class BuildWithShippedFiles(build_py):
             shutil.copytree(Path(__file__).parent / name, target)
 
 
-setup(cmdclass={"build_py": BuildWithShippedFiles})
+# The datapath's common case in C (rrqctl/engine/fastpath.c; the Python datapath is the
+# reference and the fallback). Built with python3-dev and gcc; optional (without a compiler
+# rrqctl installs and runs on the Python datapath) unless RRQCTL_FASTPATH=required, as the
+# Debian package's build sets it.
+FASTPATH = Extension(
+    "rrqctl.engine._fastpath",
+    sources=["rrqctl/engine/fastpath.c"],
+    extra_compile_args=["-O2", "-Wall", "-Wextra", "-Werror=implicit-function-declaration"],
+    optional=os.environ.get("RRQCTL_FASTPATH") != "required",
+)
+
+setup(cmdclass={"build_py": BuildWithShippedFiles}, ext_modules=[FASTPATH])

@@ -31,10 +31,29 @@ TARGETS = (
     ),
     ("64-byte pps >= 1.3x tinc (no cipher)", "rrqctl-plain", "udp64", "tinc-none", 1.3, True),
     ("ping RTT <= tinc's", "rrqctl-plain", "rtt", "tinc-none", 1.0, False),
+    # the native fast path (issue 26): against the kernel's own tunnel
+    ("plain TCP 1-stream >= 35 % of kernel VXLAN", "rrqctl-plain", "tcp1", "vxlan", 0.35, True),
+    ("sealed TCP 1-stream >= 20 % of kernel VXLAN", "rrqctl-sealed", "tcp1", "vxlan", 0.20, True),
+    ("64-byte pps >= 0.9x kernel VXLAN", "rrqctl-plain", "udp64", "vxlan", 0.9, True),
+    (
+        "sealed ping RTT <= tinc's (default cipher)",
+        "rrqctl-sealed",
+        "rtt",
+        "tinc-default",
+        1.0,
+        False,
+    ),
 )
 # Measured beside the targets, no verdict: how close to tinc's RTT any CPython loop can get
 REFERENCES = (
     ("ping RTT, a bare Python forwarder vs tinc (the floor)", "pyfwd", "rtt", "tinc-none"),
+    (
+        "plain TCP 1-stream, the C datapath vs the Python one",
+        "rrqctl-plain",
+        "tcp1",
+        "rrqctl-plain-python",
+    ),
+    ("ping RTT, the C datapath vs the Python one", "rrqctl-plain", "rtt", "rrqctl-plain-python"),
 )
 RSS_LIMIT_MB = 40.0
 

@@ -62,8 +62,11 @@ def _key_suffix(lab: Lab) -> str:
     return f"={path}"
 
 
-def _rrqnet(lab: Lab, key: bool) -> list[int]:
+def _rrqnet(lab: Lab, key: bool, datapath: str = "") -> list[int]:
+    """rrqnet on both sides; datapath: RRQNET_DATAPATH ("python": the fallback; "": the C
+    datapath when it is built)."""
     suffix = _key_suffix(lab) if key else ""
+    env = {"RRQNET_CONTROL": "none", **({"RRQNET_DATAPATH": datapath} if datapath else {})}
     pids = []
     for side in (0, 1):
         lab.run(side, "ip", "tuntap", "add", "dev", "ov0", "mode", "tap")
@@ -78,7 +81,7 @@ def _rrqnet(lab: Lab, key: bool) -> list[int]:
             "3636",
             f"{UNDERLAY[1 - side]}:3636{suffix}",
         ]
-        pids.append(lab.spawn(side, argv, f"rrqnet{side}.log", {"RRQNET_CONTROL": "none"}).pid)
+        pids.append(lab.spawn(side, argv, f"rrqnet{side}.log", env).pid)
     return pids
 
 
@@ -129,6 +132,10 @@ def python_forwarder(lab: Lab) -> list[int]:
 
 def rrqctl_plain(lab: Lab) -> list[int]:
     return _rrqnet(lab, key=False)
+
+
+def rrqctl_plain_python(lab: Lab) -> list[int]:
+    return _rrqnet(lab, key=False, datapath="python")
 
 
 def rrqctl_sealed(lab: Lab) -> list[int]:
@@ -319,6 +326,7 @@ VARIANTS: dict[str, tuple[str, Setup]] = {
     "pyfwd": ("bare Python forwarder (floor)", python_forwarder),
     "rrqctl-plain": ("rrqctl plain (rrqnet-compatible)", rrqctl_plain),
     "rrqctl-sealed": ("rrqctl sealed (ChaCha20-Poly1305)", rrqctl_sealed),
+    "rrqctl-plain-python": ("rrqctl plain, Python datapath", rrqctl_plain_python),
     "rrqctl-plain-defaults": ("rrqctl plain, no MTU declared", rrqctl_plain_defaults),
     "rrqctl-sealed-defaults": ("rrqctl sealed, no MTU declared", rrqctl_sealed_defaults),
 }

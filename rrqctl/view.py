@@ -71,6 +71,14 @@ def status_text(st: dict[str, Any]) -> str:
         f"{usage}",
         f"  local: {local_text}",
     ]
+    if "datapath" in st:  # an engine started before an upgrade may not say
+        fast = st.get("fast_frames", 0)
+        lines.append(
+            "  datapath: C (rrqctl/engine/fastpath.c), "
+            f"{fast} frames forwarded in C; the rest in Python"
+            if st["datapath"] == "c"
+            else "  datapath: Python"
+        )
     remotes = st["remotes"]
     if remotes:
         rows = [["REMOTE", "KIND", "STATE", "SEALED", "PATH MTU", "HEARD", "IN", "OUT", "DROPPED"]]

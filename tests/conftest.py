@@ -31,3 +31,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def netlab() -> Iterator[Lab]:
     with lab() as lb:
         yield lb
+
+
+@pytest.fixture(params=["c", "python"], ids=["c-datapath", "python-datapath"])
+def datapath(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Engines started in the test run the C datapath (rrqctl/engine/fastpath.c), or the
+    Python one (RRQNET_DATAPATH=python): modules that use this run each test on both."""
+    if request.param == "c":
+        try:
+            import rrqctl.engine._fastpath  # type: ignore[import-not-found]  # noqa: F401
+        except ImportError:
+            pytest.fail("the C datapath is not built (make check builds it)")
+        monkeypatch.delenv("RRQNET_DATAPATH", raising=False)
+    else:
+        monkeypatch.setenv("RRQNET_DATAPATH", "python")
+    return str(request.param)

@@ -8,7 +8,7 @@ VENV=${VENV:-.venv}
 
 # Debian packages per purpose. The demo needs the kernel tools and Debian's
 # python3 (its python3-systemd); the tests drive the real programs.
-PKGS_DEMO="iproute2 iputils-ping procps python3 python3-venv python3-systemd"
+PKGS_DEMO="iproute2 iputils-ping procps python3 python3-venv python3-systemd gcc python3-dev"
 PKGS_CHECK="$PKGS_DEMO ifupdown dnsmasq-base isc-dhcp-client vdeplug vde2 cron
   systemd dbus psmisc util-linux debootstrap lintian man-db faketime iptables"
 PKGS_BENCH="$PKGS_DEMO iperf3 openvpn tinc linux-perf"
@@ -48,6 +48,14 @@ if [ ! -e "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   extra=""; [ "$WHAT" = check ] && extra="[test]"
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e ".$extra"
   touch "$stamp"
+fi
+# The C datapath (rrqctl/engine/fastpath.c), built in place for the editable install,
+# again whenever its source is newer than what was built.
+so=$(ls rrqctl/engine/_fastpath.*.so 2>/dev/null | head -n 1 || true)
+if [ -z "$so" ] || [ rrqctl/engine/fastpath.c -nt "$so" ] || [ setup.py -nt "$so" ]; then
+  RRQCTL_FASTPATH=required "$VENV/bin/python" setup.py -q build_ext --inplace 2>&1 \
+    | grep -v -e _BetaConfiguration -e 'warnings.warn(msg' >&2 || true
+  ls rrqctl/engine/_fastpath.*.so >/dev/null
 fi
 # Byte-compile the package: this environment may set PYTHONDONTWRITEBYTECODE, and without
 # .pyc files every rrqctl command (cron's check each minute) compiles its modules again.

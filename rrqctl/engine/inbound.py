@@ -4,7 +4,7 @@ session, then handed to the outbound side."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from rrqctl.engine.channels import Channel, Kind
@@ -41,9 +41,7 @@ class Inbound(Outbound):
             self._local_lost(e)
             return
         if frame is not None:
-            ch.rx_frames += 1
-            ch.rx_bytes += len(frame)
-            self._forward_now(frame, ch, now)
+            self._local_frame(frame, ch, now, self._forward_now)
 
     def _local_drain(self, now: float) -> None:
         self._rc_src = None
@@ -61,6 +59,9 @@ class Inbound(Outbound):
             if frame is None:
                 break
             n += 1
+            if len(frame) < ETH_HLEN:  # (a tap never makes one; a stdio peer may)
+                self._local_frame(frame, ch, now, forward)
+                continue
             ch.rx_frames += 1
             ch.rx_bytes += len(frame)
             forward(frame, ch, now)
@@ -71,16 +72,31 @@ class Inbound(Outbound):
 
     def _drain_stdio(self, port: StdioPort, ch: Channel, now: float) -> None:
         while (frame := port.read()) is not None:
-            ch.rx_frames += 1
-            ch.rx_bytes += len(frame)
-            self._forward(frame, ch, now)
+            self._local_frame(frame, ch, now, self._forward)
         if port.eof:
             self.log.info("end of stdin")
             self.stop()
 
+    def _local_frame(self, frame: bytes, ch: Channel, now: float, forward: Forward) -> None:
+        """A frame from the local end: forwarded, or dropped as a runt (counted)."""
+        self._frame_from(ch, frame, now, forward, ch.drop)
+
+    def _frame_from(
+        self, ch: Channel, frame: bytes, now: float, forward: Forward, runt: Callable[[str], None]
+    ) -> None:
+        """A frame from ch: counted and forwarded, or a runt, dropped and said to runt()."""
+        if len(frame) < ETH_HLEN:
+            self.drops.count(RUNT)
+            runt(RUNT)
+            return
+        ch.rx_frames += 1
+        ch.rx_bytes += len(frame)
+        forward(frame, ch, now)
+
     def _local_lost(self, e: OSError) -> None:
         port = self.local_port
         assert port is not None
+        self._fast_stop()
         self._unwatch(port.fileno())
         self.log.error("local %s lost: %s", port.name, e.strerror)
         if self.on_local_lost is not None:
@@ -172,8 +188,12 @@ class Inbound(Outbound):
                 self._deliver(ch, self.peers.opened(ch, [data], now), now, 0)
 
     def _plain(self, ch: Channel, datagrams: list[bytes], now: float) -> None:
-        """The hot path: plain datagrams from a known channel (frames, or heartbeats)."""
-        if ch.heard(now):
+        """The hot path: plain datagrams from a known channel (frames, or heartbeats; runts
+        alone do not make a channel heard, as they do not on the lone path)."""
+        n = len(datagrams[0])
+        if (n <= HEARTBEAT_MAX or n >= ETH_HLEN or any(_carries(d) for d in datagrams)) and (
+            ch.heard(now)
+        ):
             self._came_up(ch, now)
         self._deliver(ch, datagrams, now, HEARTBEAT_MAX)
 
@@ -262,13 +282,7 @@ class Inbound(Outbound):
         if not frame:
             self._heartbeat_from(ch, now)
             return
-        if len(frame) < ETH_HLEN:
-            self.drops.count(RUNT)
-            ch.refuse(RUNT)
-            return
-        ch.rx_frames += 1
-        ch.rx_bytes += len(frame)
-        forward(frame, ch, now)
+        self._frame_from(ch, frame, now, forward, ch.refuse)
 
     def _on_mcast(self) -> None:
         self._rc_src = None
@@ -292,3 +306,9 @@ class Inbound(Outbound):
             else:
                 self._accept(ch, result, now, self._forward)
         self._flush()
+
+
+def _carries(datagram: bytes) -> bool:
+    """A plain datagram that is a frame or a heartbeat (not a runt)."""
+    n = len(datagram)
+    return n <= HEARTBEAT_MAX or n >= ETH_HLEN

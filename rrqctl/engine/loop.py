@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from rrqctl.engine import group
 from rrqctl.engine.channels import Channel, Kind, State
+from rrqctl.engine.fastpath import FastPath, Upcall
 from rrqctl.engine.gro import Coalescer
 from rrqctl.engine.ports import (
     McastPort,
@@ -64,6 +65,7 @@ class Engine(Inbound):
                 self._open_multicast(now)
             self.peers.set_remotes(self.settings.remotes, self._family(), now)
             self.watch(self._wake, self._on_wake)
+            self._fast_start()
         except BaseException:
             self.close()
             raise
@@ -79,8 +81,24 @@ class Engine(Inbound):
                 os.close(fd)
         return TapPort(self.settings.name)
 
+    def _fast_start(self) -> None:
+        """The C datapath on this tap and socket (fastpath.py), if it is built and wanted."""
+        self._fp = None
+        port, udp = self.local_port, self.udp
+        if type(port) is TapPort and udp is not None and self.local is not None:
+            self._fp = FastPath.open(
+                self._poll.fileno(),
+                port.fileno(),
+                udp.fileno(),
+                udp.family,
+                macs=self.switch.macs,
+                tap=self.local,
+            )
+
     def attach_local(self, port: LocalPort) -> None:
         """Use `port` as the local end (also to re-attach a tap that was re-created)."""
+        reattach = self._fp is not None or self.udp is not None
+        self._fast_stop()
         if self.local_port is not None:
             self._unwatch(self.local_port.fileno())
             self.local_port.close()
@@ -96,6 +114,8 @@ class Engine(Inbound):
                 f"{port.name}: standard input is a file (or /dev/null), which cannot be "
                 "waited on: give -t - a pipe or a socket (dpipe, vde_plug)"
             ) from None
+        if reattach:
+            self._fast_start()
 
     def _family(self) -> int | None:
         return self.udp.family if self.udp is not None else None
@@ -125,6 +145,7 @@ class Engine(Inbound):
         self.call(lambda: self.peers.resolved(host, answer, self.clock()))
 
     def close(self) -> None:
+        self._fast_stop()
         if self.peers.resolver is not None:
             self.peers.resolver.close()
         for port in (self.local_port, self.udp, self.mcast):
@@ -158,20 +179,55 @@ class Engine(Inbound):
         self._periodic.append([interval, fn, self.clock()])
 
     def run(self) -> None:
-        handlers = self._handlers
-        poll = self._poll.poll
         clock = self.clock
         next_tick = clock()
         timeout = 0.0
         while not self._stopping:
-            for fd, _ in poll(timeout):
-                h = handlers.get(fd)
-                if h is not None:
-                    h()
+            self.step(timeout)
             now = clock()  # after the handlers: they take the time they wake at themselves
             if now >= next_tick:
                 next_tick = self._tick(now)
             timeout = max(0.0, next_tick - now)
+
+    def step(self, timeout: float) -> None:
+        """Wait up to timeout seconds for what is ready and handle it, once: in C what the
+        C datapath's flows cover (fastpath.py), the rest by the handlers in Python."""
+        handlers = self._handlers
+        fp = self._fp
+        if fp is None:
+            for fd, _ in self._poll.poll(timeout):
+                h = handlers.get(fd)
+                if h is not None:
+                    h()
+            return
+        ready, upcalls = fp.poll(timeout)
+        if upcalls:
+            self._upcalls(upcalls)
+        for fd in ready:
+            h = handlers.get(fd)
+            if h is not None:
+                h()
+
+    def _upcalls(self, upcalls: list[Upcall]) -> None:
+        """What the C datapath read and left to Python, as Python would have read it."""
+        now = self.clock()
+        self._rc_src = None
+        for u in upcalls:
+            if u[0] == 0:
+                assert self.local is not None
+                self._local_frame(u[1], self.local, now, self._forward)
+            elif u[0] == 1:
+                datagrams, key = u[1], u[2]
+                self._take(datagrams, key, self.by_addr.get(key), now)
+            elif u[0] == 2:
+                self._udp_error(OSError(u[1], os.strerror(u[1])))
+            else:  # a frame C forwarded and could not send: Python sends it, or counts why
+                src = self._fp.by_id.get(u[2]) if self._fp is not None else None
+                if src is not None:
+                    src.rx_frames += 1
+                    src.rx_bytes += len(u[1])
+                    self._forward(u[1], src, now)
+        self._flush()
 
     def call(self, fn: Callable[[], Any]) -> Future[Any]:
         """Run fn in the loop thread; the future holds its result."""
@@ -195,6 +251,9 @@ class Engine(Inbound):
                     fut.set_exception(e)
 
     def _tick(self, now: float) -> float:
+        if self._fp is not None:
+            self._fp.take_counters()
+            self._fp.prune(self.switch.channels)
         for ch in list(self.switch.channels):
             if ch.heartbeat_due(now):
                 self._heartbeat(ch, now)
@@ -228,6 +287,8 @@ class Engine(Inbound):
 
         macs=False leaves out the MAC table (its size stays): a full one takes tens of ms."""
         now = self.clock()
+        if self._fp is not None:
+            self._fp.take_counters()
         remotes = [ch.status(now) for ch in self.switch.channels if ch.kind is not Kind.LOCAL]
         if self.mcast_rx is not None:
             for r in remotes:
@@ -245,6 +306,8 @@ class Engine(Inbound):
             "uptime": round(time.time() - self.started, 1),
             **process_usage(),
             "port": self.settings.port,
+            "datapath": "c" if self._fp is not None else "python",
+            "fast_frames": self._fp.forwarded if self._fp is not None else 0,
             "local": local,
             "declared": [r.text() for r in self.remotes],
             "unresolved": self.peers.unresolved(),
@@ -258,6 +321,8 @@ class Engine(Inbound):
     def summary(self) -> str:
         """One line for systemd's STATUS=: remotes up/total, frames in/out."""
         now = self.clock()
+        if self._fp is not None:
+            self._fp.take_counters()
         chans = [c for c in self.switch.channels if c.kind is not Kind.LOCAL]
         up = sum(1 for c in chans if c.state(now) is State.UP)
         rx = sum(c.rx_frames for c in chans)

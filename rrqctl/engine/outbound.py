@@ -54,6 +54,8 @@ class Outbound(EngineState):
             route = self.switch.route(frame, src, now)
             self._rc_src, self._rc_hdr, self._rc_route = src, hdr, route
             self._rc_version = self.switch.macs.version
+            if self._fp is not None and type(route) is list and len(route) == 1:
+                self._cache(frame, src, route[0])
         if isinstance(route, str):
             self._refused(frame, src, route)
             return
@@ -124,6 +126,8 @@ class Outbound(EngineState):
         if isinstance(route, str):
             self._refused(frame, src, route)
             return
+        if self._fp is not None and len(route) == 1:
+            self._cache(frame, src, route[0])
         plain = not self.settings.tpg
         for ch in route:
             if ch is self.local:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from rrqctl.engine import group, pmtu, transport
 from rrqctl.engine.channels import Channel, Kind
+from rrqctl.engine.fastpath import FastPath
 from rrqctl.engine.frames import ETH_HLEN, HEARTBEAT_MAX, MAX_FRAME
 from rrqctl.engine.gro import Coalescer
 from rrqctl.engine.handshake import TokenBucket
@@ -105,6 +106,7 @@ class EngineState:
         self._handlers: dict[int, Callable[[], None]] = {}
         self._out: dict[Channel, list[bytes]] = {}  # per channel, sent at the end of a drain
         self._gro: Coalescer | None = None  # frames for a tap, coalesced at flush
+        self._fp: FastPath | None = None  # the C datapath (fastpath.py), when it runs
         # the last forwarding decision (valid within one drain, while the MAC table is unchanged)
         self._rc_src: Channel | None = None
         self._rc_hdr = b""
@@ -149,6 +151,31 @@ class EngineState:
             return
         self._mss4 = min(rooms) - ETH_HLEN - 40  # IPv4 and TCP headers
         self._mss6 = self._mss4 - 20
+
+    def _fast_stop(self) -> None:
+        """Back to Python alone (before a port the C datapath uses is closed)."""
+        if self._fp is not None:
+            self._fp.stop()
+            self._fp = None
+
+    def _cache(self, frame: bytes, src: Channel, out: Channel) -> None:
+        """Hand a unicast decision between plain channels to the C datapath, which repeats
+        it while the MAC table is unchanged (nothing that C does not do may apply to it)."""
+        fp = self._fp
+        if (
+            fp is not None
+            and not frame[0] & 1
+            and src.peer is None
+            and src.group is None
+            and out.peer is None
+            and out.group is None
+            and src.kind is not Kind.MULTICAST
+            and out.kind is not Kind.MULTICAST
+            and not self._mss4
+            and not self.settings.tpg
+            and not self._trace
+        ):
+            fp.cache(src, frame[:12], out)
 
     def watch(self, fd: int, handler: Callable[[], None]) -> None:
         """Call handler in the loop thread whenever fd is readable."""

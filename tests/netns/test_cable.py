@@ -11,6 +11,8 @@ import pytest
 from rrqctl.engine.switch import LOCAL_MAC_LIMIT, MAC_SHARE
 from tests.netlab import Lab, wait_for
 
+pytestmark = pytest.mark.usefixtures("datapath")  # each test on the C and the Python datapath
+
 UNDERLAY = {
     4: ("10.77.0.1/24", "10.77.0.2/24", "10.77.0.1", "10.77.0.2"),
     6: ("fd77::1/64", "fd77::2/64", "[fd77::1]", "[fd77::2]"),

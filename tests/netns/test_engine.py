@@ -8,8 +8,12 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.netlab import BIN, Lab, wait_for
 from tests.netns.test_peers import hosts_with_taps
+
+pytestmark = pytest.mark.usefixtures("datapath")  # each test on the C and the Python datapath
 
 RECORDER = (
     "import socket,sys; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM);"
@@ -74,6 +78,7 @@ def test_engine_creates_a_non_persistent_tap_when_absent(netlab: Lab) -> None:
 
 ADOPT = """
 import errno, json, logging, os, subprocess
+
 from rrqctl.engine.loop import Engine
 from rrqctl.engine.ports import TapPort
 from rrqctl.model import build_cable

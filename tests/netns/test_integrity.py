@@ -11,6 +11,9 @@ import pytest
 from tests.netlab import Lab, wait_for
 from tests.netns.test_peers import hosts_with_taps
 
+pytestmark = pytest.mark.usefixtures("datapath")  # each test on the C and the Python datapath
+
+
 PEER = str(Path(__file__).with_name("integrity_peer.py"))
 
 

@@ -11,6 +11,9 @@ import pytest
 from tests.netlab import Lab, sh
 from tests.netns.test_integrity import tcp_transfer
 
+pytestmark = pytest.mark.usefixtures("datapath")  # each test on the C and the Python datapath
+
+
 PLAIN_ROOM, SEALED = 20 + 8 + 14, 32  # IPv4 + UDP + Ethernet; what sealing adds
 
 

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from tests.netlab import BIN, Lab, wait_for
 from tests.netns.test_topologies import ARP_ANNOUNCE
+
+pytestmark = pytest.mark.usefixtures("datapath")  # each test on the C and the Python datapath
 
 
 def hosts_with_taps(lab: Lab, quiet: bool = False) -> tuple[str, str]:

@@ -5,7 +5,12 @@ from __future__ import annotations
 import subprocess
 import time
 
+import pytest
+
 from tests.netlab import Lab, wait_for
+
+pytestmark = pytest.mark.usefixtures("datapath")  # each test on the C and the Python datapath
+
 
 # A gratuitous ARP from a MAC no switch has seen yet (so no earlier binding is involved)
 ARP_ANNOUNCE = bytes.fromhex(

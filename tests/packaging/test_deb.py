@@ -142,6 +142,10 @@ def test_ifup_brings_a_cable_up_to_a_peer_and_ifdown_takes_it_down(
         r = ifupdown("ifup")
         assert r.returncode == 0, r.stdout + r.stderr
         assert lb.ping(a, "10.88.0.2")
+        status = trixie.chroot(
+            base, ["rrqctl", "status", "mynet0"], upper=upper, netns=a, pid=False, run=run_dir
+        ).stdout
+        assert "  datapath: C (rrqctl/engine/fastpath.c)" in status, status  # the package's
         assert (upper / "var/log/mynet0.log").exists()
         r = ifupdown("ifdown")
         assert r.returncode == 0, r.stdout + r.stderr
@@ -169,7 +173,7 @@ def test_purge_leaves_nothing_but_what_the_admin_made(installed: tuple[Path, Pat
         "/etc/rrqnet",
         "/etc/rrqnet/keys",
         "/etc/rrqnet/keys/mynet0.key",
-        "/root/rrqctl_0.1.0_all.deb",
+        f"/root/rrqctl_0.1.0_{trixie.ARCH}.deb",
     ], left
 
 

@@ -35,7 +35,7 @@ BUILD_PACKAGES = [
     "debhelper",
     "dh-python",
     "pybuild-plugin-pyproject",
-    "python3-all",
+    "python3-all-dev",
     "python3-setuptools",
     "python3-cryptography",
     "python3-hypothesis",
@@ -46,6 +46,9 @@ BUILD_PACKAGES = [
     "python3-systemd",
     "lintian",
 ]
+ARCH = subprocess.run(
+    ["dpkg", "--print-architecture"], capture_output=True, text=True, check=True
+).stdout.strip()  # (the package is Architecture: any: it carries the C datapath)
 ENV = {
     "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
     "DEBIAN_FRONTEND": "noninteractive",
@@ -213,7 +216,7 @@ def build() -> tuple[Path, str]:
         upper=upper,
         quiet=True,
     )
-    debs = sorted((upper / "build").glob("rrqctl_*_all.deb"))
+    debs = sorted((upper / "build").glob(f"rrqctl_*_{ARCH}.deb"))
     if not debs:
         raise RuntimeError("dpkg-buildpackage made no .deb")
     say("lintian --pedantic --info")
@@ -226,7 +229,7 @@ def build() -> tuple[Path, str]:
             "--display-info",
             "--color=never",
             f"/build/{debs[-1].name}",
-            f"/build/{debs[-1].name.replace('_all.deb', '_amd64.changes')}",
+            f"/build/{debs[-1].name.replace('.deb', '.changes')}",
         ],
         upper=upper,
         quiet=True,

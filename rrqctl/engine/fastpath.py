@@ -1,0 +1,160 @@
+"""The native fast path (fastpath.c), as the engine's loop uses it.
+
+Python decides and C repeats: after Python's switch routes a unicast frame between two
+plain channels to one channel, the decision is cached in C as a flow (the channel it came
+from and its MAC header -> where it goes), valid while the MAC table keeps the version it
+was made at. `FastPath.poll` waits in C with the GIL released and forwards what the flows
+cover; everything else comes back as upcalls, handled by the Python datapath unchanged.
+What C did that Python's rules depend on (a source MAC seen again, a channel heard, the
+frames counted) is merged into the Python objects (`merge`, `take_counters`).
+
+The pure-Python datapath stays the reference and the fallback: it runs when the extension
+is not built or RRQNET_DATAPATH=python.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
+
+from rrqctl.engine.channels import Channel, Kind
+from rrqctl.engine.switch import UNICAST_HOLD, MacTable
+
+if TYPE_CHECKING:
+    from rrqctl.engine.ports import SockKey
+
+
+class Native(Protocol):
+    def channel(
+        self, id: int, addr: SockKey | None, max_frame: int, fresh_for: float, fresh_until: float
+    ) -> None: ...
+    def forget(self, id: int) -> None: ...
+    def flow(self, src: int, header: bytes, out: int, version: int) -> None: ...
+    def poll(self, timeout: float, version: int, local: int) -> tuple[Any, Any, Any, Any]: ...
+    def take_counters(self) -> list[tuple[int, int, int, int, int]]: ...
+    def stop(self) -> None: ...
+
+
+def _extension() -> Callable[..., Native] | None:
+    """The extension's Datapath: None if RRQNET_DATAPATH=python or it is not built.
+    RRQCTL_FASTPATH_MODULE names another build of it (`make sanitize`: with ASan, UBSan)."""
+    if os.environ.get("RRQNET_DATAPATH", "") == "python":
+        return None
+    other = os.environ.get("RRQCTL_FASTPATH_MODULE")
+    try:
+        module = _load(other) if other else importlib.import_module("rrqctl.engine._fastpath")
+    except ImportError:
+        return None
+    datapath: Callable[..., Native] = module.Datapath
+    return datapath
+
+
+def _load(path: str) -> Any:
+    spec = importlib.util.spec_from_file_location("rrqctl.engine._fastpath", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"{path}: not an extension module")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def which() -> str:
+    """The datapath an engine started now would run: "c" or "python"."""
+    return "c" if _extension() is not None else "python"
+
+
+Upcall = tuple[Any, ...]  # (0, frame from the tap) or (1, datagrams, their source)
+
+
+class FastPath:
+    """The C datapath of one engine: its channels by id, and what to merge back."""
+
+    def __init__(self, native: Native, macs: MacTable) -> None:
+        self.native = native
+        self.macs = macs
+        self.ids: dict[Channel, int] = {}
+        self.by_id: dict[int, Channel] = {}
+        self._free: list[int] = []
+        self.local = -1
+        self.forwarded = 0  # frames C forwarded (each counted once, where it came in)
+
+    @classmethod
+    def open(
+        cls, epoll_fd: int, tap_fd: int, udp_fd: int, family: int, *, macs: MacTable, tap: Channel
+    ) -> FastPath | None:
+        """The C datapath on these fds (tap: the tap's channel), or None if not built or
+        not wanted. From now on C reads the tap (opened to offloads): Python never does."""
+        make = _extension()
+        if make is None:
+            return None
+        fp = cls(make(epoll_fd, tap_fd, udp_fd, family), macs)
+        fp._id(tap)
+        return fp
+
+    def _id(self, ch: Channel) -> int:
+        """ch's id in C, registered (or refreshed: its path may have changed) now."""
+        id = self.ids.get(ch)
+        if id is None:
+            id = self._free.pop() if self._free else len(self.ids)
+            self.ids[ch] = id
+            self.by_id[id] = ch
+        addr = None if ch.kind is Kind.LOCAL else (ch.addr[0], ch.addr[1])
+        self.native.channel(id, addr, ch.max_frame, ch.fresh_for, ch.fresh_until)
+        if ch.kind is Kind.LOCAL:
+            self.local = id
+        return id
+
+    def cache(self, src: Channel, header: bytes, out: Channel) -> None:
+        """Cache Python's decision: frames from src with this MAC header go to out."""
+        self.native.flow(self._id(src), header, self._id(out), self.macs.version)
+
+    def poll(self, timeout: float) -> tuple[list[int], list[Upcall]]:
+        """Wait and forward; the fds Python's handlers must read, and what came up."""
+        ready, upcalls, hits, heard = self.native.poll(timeout, self.macs.version, self.local)
+        if hits or heard:
+            self._merge(hits, heard)
+        return ready, upcalls
+
+    def _merge(self, hits: list[tuple[int, bytes, float]], heard: list[tuple[int, float]]) -> None:
+        """What the switch and the channels would have noted, had Python forwarded it."""
+        entries = self.macs.entries
+        for id, mac, when in hits:
+            ch = self.by_id.get(id)
+            b = entries.get(mac)
+            if ch is not None and b is not None and b.channel is ch:
+                b.last_seen = max(b.last_seen, when)
+                b.held_until = max(b.held_until, when + UNICAST_HOLD)
+        for id, when in heard:
+            ch = self.by_id.get(id)
+            if ch is not None and (ch.last_heard is None or when > ch.last_heard):
+                ch.last_heard = when
+                ch.fresh_until = max(ch.fresh_until, when + ch.fresh_for)
+                ch.refusals = 0
+
+    def take_counters(self) -> None:
+        """Add what C forwarded to its channels' counters."""
+        for id, rx_frames, rx_bytes, tx_frames, tx_bytes in self.native.take_counters():
+            self.forwarded += rx_frames
+            ch = self.by_id.get(id)
+            if ch is not None:
+                ch.rx_frames += rx_frames
+                ch.rx_bytes += rx_bytes
+                ch.tx_frames += tx_frames
+                ch.tx_bytes += tx_bytes
+
+    def stop(self) -> None:
+        """The counters taken, the tap's offloads off again: Python reads it from now on."""
+        self.take_counters()
+        self.native.stop()
+
+    def prune(self, alive: list[Channel]) -> None:
+        """Forget channels that are gone (their flows already are: the version moved)."""
+        keep = set(alive)
+        for ch in [c for c in self.ids if c not in keep]:
+            id = self.ids.pop(ch)
+            del self.by_id[id]
+            self.native.forget(id)
+            self._free.append(id)

@@ -1,0 +1,127 @@
+"""A million datagrams and frames, authentic, mutated and made up, through the C datapath
+(fastpath.c) of an engine in this process: nothing crashes, nothing grows. `make sanitize`
+runs this under AddressSanitizer and UBSan, where a stray read or write is an error."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import struct
+from collections.abc import Callable
+
+import pytest
+
+from rrqctl.engine.gro import VNET_HDR_LEN
+from rrqctl.engine.stats import process_usage
+from tests.unit.test_datapath_diff import ETHERTYPE, LOCAL_MACS, REMOTE_MACS, Rig, rig, settle
+
+pytest.importorskip("rrqctl.engine._fastpath")
+
+TOTAL = int(os.environ.get("RRQCTL_FUZZ_DATAGRAMS", "1000000"))
+BURST = 48
+
+
+def tcp_frame(rnd: random.Random, seq: int, payload: int, v6: bool) -> bytes:
+    """A TCP segment from a remote MAC to a local one (checksums as they fall: often wrong)."""
+    eth = LOCAL_MACS[0] + REMOTE_MACS[0]
+    tcp = struct.pack("!HHIIBBHHH", 5001, 40000, seq, 1, 0x50, 0x10, 512, 0, 0)
+    data = rnd.randbytes(payload)
+    if v6:
+        ip = struct.pack("!IHBB", 0x60000000, len(tcp) + payload, 6, 64) + bytes(32)
+        return eth + b"\x86\xdd" + ip + tcp + data
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 40 + payload, 0, 0x4000, 64, 6, 0, bytes(4),
+                     bytes(4))  # fmt: skip
+    return eth + b"\x08\x00" + ip + tcp + data
+
+
+def vnet(rnd: random.Random) -> bytes:
+    """A virtio_net_hdr as a tap might hand one over, or as no tap would."""
+    flags = rnd.choice([0, 0, 1, rnd.randrange(256)])
+    gso = rnd.choice([0, 0, 1, 4, rnd.randrange(256)])
+    return bytes([flags, gso]) + struct.pack("=HHHH", *(rnd.randrange(0, 2000) for _ in range(4)))
+
+
+def mutate(rnd: random.Random, data: bytes) -> bytes:
+    b = bytearray(data)
+    for _ in range(rnd.randrange(1, 4)):
+        what = rnd.randrange(3)
+        if what == 0 and b:
+            b[rnd.randrange(len(b))] ^= 1 << rnd.randrange(8)
+        elif what == 1:
+            del b[rnd.randrange(len(b) + 1) :]
+        else:
+            b += rnd.randbytes(rnd.randrange(40))
+    return bytes(b)
+
+
+def quietly(send: Callable[..., object], *args: object) -> None:
+    """Send, or drop what a full queue will not take (as a busy network would)."""
+    with contextlib.suppress(BlockingIOError):
+        send(*args)
+
+
+class Feed:
+    """What goes into the engine: a flow's TCP segments, known flows both ways, mutations."""
+
+    def __init__(self, r: Rig) -> None:
+        self.r = r
+        self.rnd = random.Random(26)
+        self.seq = 0
+        self.to_engine = ("127.0.0.1", r.port())
+        self.there = LOCAL_MACS[0] + REMOTE_MACS[0]
+        self.back = REMOTE_MACS[0] + LOCAL_MACS[0]
+
+    def learn(self) -> None:
+        """Both ways, so that the flows are cached in C."""
+        for _ in range(3):
+            self.r.tap.send(bytes(VNET_HDR_LEN) + self.back + ETHERTYPE + bytes(50))
+            self.r.peers[0].sendto(self.there + ETHERTYPE + bytes(50), self.to_engine)
+            settle(self.r.engine)
+
+    def one(self) -> None:
+        rnd, r = self.rnd, self.r
+        kind = rnd.randrange(10)
+        if kind < 4:  # a segment of a flow, in sequence: coalesced for the tap
+            n = rnd.choice([1200, 1200, 1200, 300])
+            frame = tcp_frame(rnd, self.seq, n, v6=rnd.random() < 0.3)
+            self.seq += n
+            quietly(r.peers[0].sendto, frame, self.to_engine)
+        elif kind < 6:  # known flows, plain frames, both ways
+            frame = self.there + ETHERTYPE + rnd.randbytes(rnd.randrange(60))
+            quietly(r.peers[0].sendto, frame, self.to_engine)
+            quietly(r.tap.send, bytes(VNET_HDR_LEN) + self.back + ETHERTYPE + rnd.randbytes(40))
+        elif kind < 8:  # mutated, from a known peer or a stranger
+            frame = tcp_frame(rnd, self.seq, rnd.randrange(0, 1400), v6=rnd.random() < 0.5)
+            quietly(r.peers[rnd.choice([0, 0, 2])].sendto, mutate(rnd, frame), self.to_engine)
+        else:  # from the tap, with any virtio_net_hdr at all
+            frame = tcp_frame(rnd, self.seq, rnd.randrange(0, 3000), v6=rnd.random() < 0.5)
+            body = frame[:12] if rnd.random() < 0.5 else self.back
+            quietly(r.tap.send, vnet(rnd) + mutate(rnd, body + frame[12:]))
+
+    def drain(self) -> None:
+        """Empty what the engine sent (the tap's other end, the peers' sockets)."""
+        for s in (self.r.tap, *self.r.peers):
+            with contextlib.suppress(BlockingIOError):
+                while True:
+                    s.recv(70000)
+
+
+def test_a_million_datagrams_and_frames_crash_nothing_and_leak_nothing() -> None:
+    with rig("c") as r:
+        feed = Feed(r)
+        feed.learn()
+        rss = sent = 0
+        while sent < TOTAL:
+            for _ in range(BURST):
+                feed.one()
+            sent += BURST
+            for _ in range(3):
+                r.engine.step(0)
+            feed.drain()
+            if rss == 0 and sent >= TOTAL // 10:
+                rss = process_usage()["rss_bytes"]
+        st = r.engine.status()
+        grown = process_usage()["rss_bytes"] - rss
+        assert st["datapath"] == "c" and st["fast_frames"] > TOTAL // 10
+        assert grown < 8 << 20, f"RSS grew by {grown >> 20} MB"
