@@ -198,7 +198,7 @@ def main() -> int:
     say("")
     for line in verdicts(results):
         say(line)
-    if args.pairs > 0 and not args.only:
+    if args.pairs > 0:  # (each target's pair is set up anew, whatever --only says)
         say(f"\nTargets again, ours and the peer side by side, {args.pairs} pairs each:")
         lines = paired.run(TARGETS, args.pairs, args.pair_seconds, say, REFERENCES)
         say("")

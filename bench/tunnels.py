@@ -138,6 +138,10 @@ def rrqctl_plain_python(lab: Lab) -> list[int]:
     return _rrqnet(lab, key=False, datapath="python")
 
 
+def rrqctl_sealed_python(lab: Lab) -> list[int]:
+    return _rrqnet(lab, key=True, datapath="python")
+
+
 def rrqctl_sealed(lab: Lab) -> list[int]:
     return _rrqnet(lab, key=True)
 
@@ -327,6 +331,7 @@ VARIANTS: dict[str, tuple[str, Setup]] = {
     "rrqctl-plain": ("rrqctl plain (rrqnet-compatible)", rrqctl_plain),
     "rrqctl-sealed": ("rrqctl sealed (ChaCha20-Poly1305)", rrqctl_sealed),
     "rrqctl-plain-python": ("rrqctl plain, Python datapath", rrqctl_plain_python),
+    "rrqctl-sealed-python": ("rrqctl sealed, Python datapath", rrqctl_sealed_python),
     "rrqctl-plain-defaults": ("rrqctl plain, no MTU declared", rrqctl_plain_defaults),
     "rrqctl-sealed-defaults": ("rrqctl sealed, no MTU declared", rrqctl_sealed_defaults),
 }

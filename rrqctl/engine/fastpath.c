@@ -52,6 +52,7 @@
 #define RUN_MAX 64         /* datagrams in one GSO send, as ports.py */
 #define RUN_BYTES 65000
 #define NO_GSO_FOR 300.0   /* s: a destination whose path refused GSO gets single sends */
+#define LONE_GAP 0.001     /* s: a wake this long after the last is interactive (state.py) */
 
 #ifndef UDP_SEGMENT
 #define UDP_SEGMENT 103
@@ -146,6 +147,7 @@ typedef struct {
     taprun taprun;
     uint32_t tap_id; /* the tap's channel */
     int gro_off, offloads;
+    double tap_woke, udp_woke;
     unsigned long long bad_offloads;
     uint8_t cut[RECV_SIZE + CUT_MAX * TCP_HEAD_MAX];
     size_t cut_sizes[CUT_MAX];
@@ -709,7 +711,13 @@ static int from_tap(Datapath *d, uint32_t local, double now)
 {
     if (channel_at(d, local) == NULL)
         return 1;
+    /* A wake long after the last one is interactive traffic: its first frame is sent at once,
+     * not after one more read to see whether a run follows (as the Python engine's LONE_GAP) */
+    int lone = now - d->tap_woke >= LONE_GAP;
+    d->tap_woke = now;
     for (int n = 0; n < BATCH && d->nups < UP_SOFT && d->upused < UPBUF / 2; n++) {
+        if (n == 1 && lone)
+            flush_run(d, now);
         ssize_t got = read(d->tapfd, d->buf, sizeof d->buf);
         if (got < 0) {
             int lost = !(errno == EAGAIN || errno == EINTR);
@@ -749,9 +757,16 @@ static int from_tap(Datapath *d, uint32_t local, double now)
 
 /* ---- the UDP socket ------------------------------------------------------------------ */
 
+/* Datagrams from the network: frames of cached flows forwarded (to the tap coalesced, to
+ * remotes in GSO runs), the rest handed up as read. Reads until EAGAIN or until enough went
+ * up: the socket is not handed to Python's handler while C runs. */
 static int from_udp(Datapath *d, double now)
 {
-    for (int n = 0; n < BATCH; n++) {
+    int lone = now - d->udp_woke >= LONE_GAP; /* (as from_tap's) */
+    d->udp_woke = now;
+    for (int n = 0; n < BATCH && d->nups < UP_SOFT && d->upused < UPBUF / 2; n++) {
+        if (n == 1 && lone)
+            flush_all(d, now);
         struct sockaddr_storage sa;
         union {
             char buf[CMSG_SPACE(sizeof(int))];
@@ -764,11 +779,11 @@ static int from_udp(Datapath *d, double now)
         ssize_t got = recvmsg(d->udpfd, &msg, 0);
         if (got < 0) {
             int e = errno;
-            if (e == EAGAIN || e == EINTR)
-                return flush_all(d, now);
             flush_all(d, now);
+            if (e == EAGAIN || e == EINTR)
+                return 0;
             up(d, 2, NULL, 0, d->buf, 0, e); /* a queued ICMP error: Python counts it */
-            return 1;
+            continue;
         }
         Py_ssize_t seg = got;
         for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
@@ -809,19 +824,14 @@ static int from_udp(Datapath *d, double now)
                 }
             }
         }
-        if (upped) { /* (a send went up: so do the datagrams after it) */
-            flush_all(d, now);
-            if (at < got)
-                up(d, 1, &sa, msg.msg_namelen, d->buf + at, got - at, seg);
-            return 1;
-        }
-        if (at < got || got == 0) { /* (an empty datagram is a heartbeat too) */
-            flush_all(d, now);
-            up(d, 1, &sa, msg.msg_namelen, d->buf + at, got - at, seg > 0 ? seg : 1);
-            return 1;
+        if (upped || at < got || got == 0) { /* (an empty datagram is a heartbeat too) */
+            flush_all(d, now); /* (what came before goes first) */
+            if (at < got || got == 0)
+                up(d, 1, &sa, msg.msg_namelen, d->buf + at, got - at, seg > 0 ? seg : 1);
         }
     }
-    return flush_all(d, now);
+    flush_all(d, now);
+    return 0;
 }
 
 /* ---- Python's side -------------------------------------------------------------------- */

@@ -122,6 +122,10 @@ class Inbound(Outbound):
         except OSError as e:
             self._udp_error(e)
             return
+        self._lone_datagrams(datagrams, key, now)
+
+    def _lone_datagrams(self, datagrams: list[bytes], key: SockKey, now: float) -> None:
+        """What one read brought after a quiet spell: a lone frame goes on at once."""
         ch = self.by_addr.get(key)
         if ch is None or len(datagrams) > 1:
             self._rc_src = None

@@ -209,9 +209,17 @@ class Engine(Inbound):
                 h()
 
     def _upcalls(self, upcalls: list[Upcall]) -> None:
-        """What the C datapath read and left to Python, as Python would have read it."""
+        """What the C datapath read and left to Python, as Python would have read it: one
+        frame or datagram alone as the lone paths take it (at once), else as a drain."""
         now = self.clock()
         self._rc_src = None
+        if len(upcalls) == 1 and upcalls[0][0] == 0 and self.local is not None:
+            self._local_frame(upcalls[0][1], self.local, now, self._forward_now)
+            self._flush()
+            return
+        if len(upcalls) == 1 and upcalls[0][0] == 1:
+            self._lone_datagrams(upcalls[0][1], upcalls[0][2], now)
+            return
         for u in upcalls:
             if u[0] == 0:
                 assert self.local is not None
