@@ -408,6 +408,23 @@ def in_private_mounts(
     )
 
 
+def nobody_can_run_rrqctl() -> bool:
+    """Whether user nobody can start this checkout's rrqctl (not when the checkout lies in a
+    directory only root may enter, as one made by mktemp -d)."""
+    try:
+        r = subprocess.run(
+            ["runuser", "-u", "nobody", "--", sys.executable, "-c", "import rrqctl"],
+            capture_output=True,
+            check=False,
+        )
+    except OSError:  # (no runuser, or not root: those tests say so themselves)
+        return False
+    return r.returncode == 0
+
+
+NOT_FOR_NOBODY = "user nobody cannot reach this checkout (a parent directory is root's alone)"
+
+
 def sh(argv: Sequence[str]) -> str:
     r = subprocess.run(list(argv), capture_output=True, text=True)
     if r.returncode != 0:

@@ -116,12 +116,12 @@ typedef struct {
     size_t l4, hlen, plen;
     uint32_t seq;
     uint8_t flags;
-} segment_t;
+} segment;
 
 typedef struct {
     int n, closed;
     uint8_t psh;
-    segment_t first;
+    segment first;
     uint32_t next_seq;
     size_t payload, used;
     size_t off[GRO_MAX], len[GRO_MAX];
@@ -337,7 +337,7 @@ static int flush_run(Datapath *d, double now)
 }
 
 /* Queue frame for out (a remote channel): sent at the next flush. 1 if a flush sent up. */
-static int queue(Datapath *d, uint32_t src, uint32_t out_id, channel *out, flow *f,
+static int queue(Datapath *d, uint32_t src, uint32_t out_id, flow *f,
                  const uint8_t *frame, size_t len, double now)
 {
     run *r = &d->run;
@@ -358,7 +358,6 @@ static int queue(Datapath *d, uint32_t src, uint32_t out_id, channel *out, flow 
     r->flows[r->n++] = (uint32_t)(f - d->flows);
     if (len < r->seg)
         r->closed = 1; /* the last segment of a GSO send may be shorter */
-    (void)out;
     return upped;
 }
 
@@ -375,8 +374,6 @@ static int queue(Datapath *d, uint32_t src, uint32_t out_id, channel *out, flow 
 #define TCP_PSH 0x08
 #define GSO_TCPV4 1
 #define GSO_TCPV6 4
-
-typedef segment_t segment;
 
 static uint32_t be32(const uint8_t *p)
 {
@@ -517,16 +514,12 @@ static int tap_flush(Datapath *d, double now)
     int n = r->n, done = 0, upped = 0;
     if (n == 0)
         return 0;
+    int e = n > 1 ? write_super(d) : -1; /* (a lone frame is written as it is, below) */
     r->n = 0;
-    if (n > 1) {
-        r->n = n;
-        int e = write_super(d);
-        r->n = 0;
-        if (e == 0)
-            done = n;
-        else if (e == EINVAL)
-            d->gro_off = 1; /* this kernel will not take such frames: one by one from now */
-    }
+    if (e == 0)
+        done = n;
+    else if (e == EINVAL)
+        d->gro_off = 1; /* this kernel will not take such frames: one by one from now */
     for (int i = 0; i < n; i++) {
         uint8_t *frame = r->data + r->off[i];
         channel *src = channel_at(d, r->src[i]), *out = channel_at(d, d->tap_id);
@@ -701,7 +694,7 @@ static void tap_frame(Datapath *d, uint32_t local, const uint8_t *frame, size_t 
             up(d, 0, NULL, 0, frame, (Py_ssize_t)len, 0);
         return;
     }
-    queue(d, local, f->out, out, f, frame, len, now);
+    queue(d, local, f->out, f, frame, len, now);
 }
 
 /* Frames from the tap: forwarded where a flow is cached, else handed up (completed: the
@@ -814,7 +807,7 @@ static int from_udp(Datapath *d, double now)
                 src->fresh_until = now + src->fresh_for;
                 src->heard_dirty = 1;
                 if (!out->local) {
-                    upped = queue(d, s->id, f->out, out, f, frame, (size_t)len, now);
+                    upped = queue(d, s->id, f->out, f, frame, (size_t)len, now);
                     continue;
                 }
                 if (tap_add(d, s->id, f, frame, (size_t)len, now)) {
@@ -1044,14 +1037,13 @@ static PyObject *touched_of(Datapath *d)
     return Py_BuildValue("(NN)", hits, heard);
 }
 
-/* poll(timeout, version, local): wait up to timeout seconds; forward what flows cover.
+/* poll(timeout, version): wait up to timeout seconds; forward what flows cover.
  * Returns (fds for Python's handlers, upcalls, flows hit, channels heard). */
 static PyObject *Datapath_poll(Datapath *d, PyObject *args)
 {
     double timeout;
     unsigned long long version;
-    int local;
-    if (!PyArg_ParseTuple(args, "dKi", &timeout, &version, &local))
+    if (!PyArg_ParseTuple(args, "dK", &timeout, &version))
         return NULL;
     d->version = version;
     d->nready = 0;
@@ -1071,8 +1063,8 @@ static PyObject *Datapath_poll(Datapath *d, PyObject *args)
         for (int i = 0; i < n; i++) {
             int fd = ev[i].data.fd;
             int give = 1;
-            if (fd == d->tapfd && local >= 0)
-                give = from_tap(d, (uint32_t)local, now);
+            if (fd == d->tapfd)
+                give = from_tap(d, d->tap_id, now);
             else if (fd == d->udpfd)
                 give = from_udp(d, now);
             if (give)
@@ -1139,7 +1131,7 @@ static PyMethodDef Datapath_methods[] = {
     {"flow", (PyCFunction)Datapath_flow, METH_VARARGS,
      "flow(src, mac_header, out, version): cache a forwarding decision"},
     {"poll", (PyCFunction)Datapath_poll, METH_VARARGS,
-     "poll(timeout, version, local_id): (ready fds, upcalls, flows hit, channels heard)"},
+     "poll(timeout, version): (ready fds, upcalls, flows hit, channels heard)"},
     {"take_counters", (PyCFunction)Datapath_take_counters, METH_NOARGS,
      "[(id, rx_frames, rx_bytes, tx_frames, tx_bytes)] since the last call"},
     {NULL, NULL, 0, NULL},

@@ -33,7 +33,7 @@ class Native(Protocol):
     ) -> None: ...
     def forget(self, id: int) -> None: ...
     def flow(self, src: int, header: bytes, out: int, version: int) -> None: ...
-    def poll(self, timeout: float, version: int, local: int) -> tuple[Any, Any, Any, Any]: ...
+    def poll(self, timeout: float, version: int) -> tuple[Any, Any, Any, Any]: ...
     def take_counters(self) -> list[tuple[int, int, int, int, int]]: ...
     def stop(self) -> None: ...
 
@@ -66,7 +66,9 @@ def which() -> str:
     return "c" if _extension() is not None else "python"
 
 
-Upcall = tuple[Any, ...]  # (0, frame from the tap) or (1, datagrams, their source)
+# What C hands up: (0, a frame from the tap), (1, datagrams, their source), (2, errno of a
+# queued ICMP error), (3, a frame C could not send, the id of the channel it came from)
+Upcall = tuple[Any, ...]
 
 
 class FastPath:
@@ -78,7 +80,6 @@ class FastPath:
         self.ids: dict[Channel, int] = {}
         self.by_id: dict[int, Channel] = {}
         self._free: list[int] = []
-        self.local = -1
         self.forwarded = 0  # frames C forwarded (each counted once, where it came in)
 
     @classmethod
@@ -103,8 +104,6 @@ class FastPath:
             self.by_id[id] = ch
         addr = None if ch.kind is Kind.LOCAL else (ch.addr[0], ch.addr[1])
         self.native.channel(id, addr, ch.max_frame, ch.fresh_for, ch.fresh_until)
-        if ch.kind is Kind.LOCAL:
-            self.local = id
         return id
 
     def cache(self, src: Channel, header: bytes, out: Channel) -> None:
@@ -113,7 +112,7 @@ class FastPath:
 
     def poll(self, timeout: float) -> tuple[list[int], list[Upcall]]:
         """Wait and forward; the fds Python's handlers must read, and what came up."""
-        ready, upcalls, hits, heard = self.native.poll(timeout, self.macs.version, self.local)
+        ready, upcalls, hits, heard = self.native.poll(timeout, self.macs.version)
         if hits or heard:
             self._merge(hits, heard)
         return ready, upcalls

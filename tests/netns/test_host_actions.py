@@ -14,7 +14,7 @@ import pytest
 from rrqctl.engine import cpucaps
 from rrqctl.errors import ExitCode, NotRunningError
 from rrqctl.supervise.control import query
-from tests.netlab import BIN, Lab, Proc, wait_for
+from tests.netlab import BIN, NOT_FOR_NOBODY, Lab, Proc, nobody_can_run_rrqctl, wait_for
 
 SCRIPT = Path(__file__).parents[1] / "data" / "dhclient-script"
 
@@ -443,6 +443,7 @@ def test_down_sticks_until_up_and_check_now_retries_at_once(netlab: Lab) -> None
     assert "x0: repaired" in r.stdout, r.stdout  # up again: check keeps it up again
 
 
+@pytest.mark.skipif(not nobody_can_run_rrqctl(), reason=NOT_FOR_NOBODY)
 def test_status_as_another_user_says_it_may_not_look(netlab: Lab) -> None:
     a, _ = peer(netlab)
     netlab.write_interfaces(a, stanza("rrqnet_port 3636", static=False))

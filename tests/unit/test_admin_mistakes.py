@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.configtree import write_tree
+from tests.netlab import NOT_FOR_NOBODY, nobody_can_run_rrqctl
 
 CABLE = "iface mynet0 inet manual\n    rrqnet_port 3636\n"
 
@@ -163,6 +164,7 @@ def as_nobody(root: Path, *argv: str) -> subprocess.CompletedProcess[str]:
     )  # fmt: skip
 
 
+@pytest.mark.skipif(not nobody_can_run_rrqctl(), reason=NOT_FOR_NOBODY)
 def test_commands_that_change_the_host_say_they_need_root_and_change_nothing(
     open_tree: Path,
 ) -> None:
