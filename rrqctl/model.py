@@ -279,7 +279,9 @@ def build_cable(values: Mapping[str, Any], origins: Mapping[str, Location] | Non
     """Validate raw values into a Cable; every problem becomes FILE:LINE: message."""
     origins = dict(origins or {})
     try:
-        return Cable.model_validate({**values, "origins": {k: str(v) for k, v in origins.items()}})
+        texts = {at: str(at) for at in set(origins.values())}  # (a line sets a field or two)
+        recorded = {k: texts[v] for k, v in origins.items()}
+        return Cable.model_validate({**values, "origins": recorded})
     except ValidationError as e:
         raise ConfigError(_issues(e, origins, values)) from None
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import sys
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterator, Sequence
+from typing import Any, TextIO
 
 
 def table(rows: Sequence[Sequence[str]], indent: str = "  ") -> list[str]:
@@ -168,32 +169,42 @@ def _cable_rows(c: Any) -> list[list[str]]:
 
 def show_text(cables: Sequence[Any]) -> str:
     """`rrqctl show`: each cable, its rrqnet command line, and where every value came from."""
+    return "\n\n".join(show_chunks(cables))
+
+
+def write_show(cables: Sequence[Any], out: TextIO) -> None:
+    """show_text, written as it is made (50k cables are 25 MB of text: never held whole)."""
+    chunks = show_chunks(cables)
+    while batch := list(itertools.islice(chunks, 512)):  # (a write per cable costs 10 %)
+        out.write("\n\n".join(batch) + ("\n\n" if len(batch) == 512 else "\n"))
+
+
+def show_chunks(cables: Sequence[Any]) -> Iterator[str]:
+    """One text per cable (without its last newline; a blank line goes between two)."""
     import gc
 
     gc.disable()  # (many short strings, no cycles: see config/sources.py load)
     try:
-        return _show_text(cables)
+        for c in cables:
+            yield _cable_text(c)
     finally:
-        gc.freeze()
         gc.enable()
 
 
-def _show_text(cables: Sequence[Any]) -> str:
-    out: list[str] = []
-    header = ["SETTING", "VALUE", "FROM"]
-    for c in cables:
-        owner = ", tap/bridge/DHCP owned by systemd-networkd" if c.owner == "networkd" else ""
-        start = f", started by ifup ({'/'.join(c.start)})" if c.start else ""
-        rows = _cable_rows(c)
-        w0 = max(7, *[len(r[0]) for r in rows]) + 2  # "SETTING": 7
-        w1 = max(5, *[len(r[1]) for r in rows]) + 2  # "VALUE": 5
-        out.append(
-            f"{c.name}: {c.kind} cable declared at {c.origin}{owner}{start}\n"
-            f"  engine: {' '.join(c.rrqnet_argv())}\n"
-            + "\n".join([f"  {a:<{w0}}{b:<{w1}}{f}".rstrip() for a, b, f in [header, *rows]])
-            + "\n"
-        )
-    return "\n".join(out).rstrip()
+def _cable_text(c: Any) -> str:
+    owner = ", tap/bridge/DHCP owned by systemd-networkd" if c.owner == "networkd" else ""
+    start = f", started by ifup ({'/'.join(c.start)})" if c.start else ""
+    rows = _cable_rows(c)
+    w0 = max(7, *[len(r[0]) for r in rows]) + 2  # "SETTING": 7
+    w1 = max(5, *[len(r[1]) for r in rows]) + 2  # "VALUE": 5
+    lines = [f"  {a:<{w0}}{b:<{w1}}{f}".rstrip() for a, b, f in [_HEADER, *rows]]
+    return (
+        f"{c.name}: {c.kind} cable declared at {c.origin}{owner}{start}\n"
+        f"  engine: {' '.join(c.rrqnet_argv())}\n" + "\n".join(lines)
+    )
+
+
+_HEADER = ["SETTING", "VALUE", "FROM"]
 
 
 def print_json(data: Any) -> None:

@@ -40,10 +40,10 @@ def show(args: argparse.Namespace) -> int:
             }
         )
     else:
-        from rrqctl.view import show_text
+        from rrqctl.view import write_show
 
         if cables:
-            print(show_text(cables))
+            write_show(cables, sys.stdout)
         elif not errors:
             print("no rrqnet cables are declared")
     for i in errors:
