@@ -22,13 +22,15 @@ class BuildWithShippedFiles(build_py):
             shutil.copytree(Path(__file__).parent / name, target)
 
 
-# The datapath's common case in C (rrqctl/engine/fastpath.c; the Python datapath is the
-# reference and the fallback). Built with python3-dev and gcc; optional (without a compiler
-# rrqctl installs and runs on the Python datapath) unless RRQCTL_FASTPATH=required, as the
-# Debian package's build sets it.
+# The datapath's common case in C (rrqctl/engine/fastpath.c, sealing in seal.c; the Python
+# datapath is the reference and the fallback). Built with python3-dev, gcc and libssl-dev
+# (libcrypto's ChaCha20-Poly1305); optional (without them rrqctl installs and runs on the
+# Python datapath) unless RRQCTL_FASTPATH=required, as the Debian package's build sets it.
 FASTPATH = Extension(
     "rrqctl.engine._fastpath",
-    sources=["rrqctl/engine/fastpath.c"],
+    sources=["rrqctl/engine/fastpath.c", "rrqctl/engine/seal.c"],
+    depends=["rrqctl/engine/seal.h"],
+    libraries=["crypto"],
     extra_compile_args=["-O2", "-Wall", "-Wextra", "-Werror=implicit-function-declaration"],
     optional=os.environ.get("RRQCTL_FASTPATH") != "required",
 )

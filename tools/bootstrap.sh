@@ -8,7 +8,8 @@ VENV=${VENV:-.venv}
 
 # Debian packages per purpose. The demo needs the kernel tools and Debian's
 # python3 (its python3-systemd); the tests drive the real programs.
-PKGS_DEMO="iproute2 iputils-ping procps python3 python3-venv python3-systemd gcc python3-dev"
+PKGS_DEMO="iproute2 iputils-ping procps python3 python3-venv python3-systemd gcc python3-dev
+  libssl-dev"
 PKGS_CHECK="$PKGS_DEMO ifupdown dnsmasq-base isc-dhcp-client vdeplug vde2 cron
   systemd dbus psmisc util-linux debootstrap lintian man-db faketime iptables"
 PKGS_BENCH="$PKGS_DEMO iperf3 openvpn tinc linux-perf"

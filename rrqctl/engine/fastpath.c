@@ -1,20 +1,23 @@
 /* The datapath's common case in C (issue 26): rrqctl.engine._fastpath.
  *
  * Python decides, C repeats. The engine's loop (loop.py) hands its epoll set to poll(),
- * which waits with the GIL released. A frame from the tap, or a plain datagram from a known
+ * which waits with the GIL released. A frame from the tap, or a datagram from a known
  * channel, whose forwarding decision Python has cached (a flow: the channel it came from and
  * its MAC header -> the channel it goes to, valid while the MAC table's version is the one
- * it was made at) is forwarded here: read, looked up, sent or written. Anything else goes up
- * to Python unchanged (an upcall: the frame or the datagrams as read), and the fd it came
- * from is handed back to Python's handler for the rest of its queue. Python stays the only
- * place where switch and session rules are written; poll() reports what C did that those
- * rules care about (flows hit: the source MAC seen again; channels heard) and counts frames
- * per channel for take_counters().
+ * it was made at) is forwarded here: read, looked up, sent or written. Sealed channels' frames
+ * are opened and sealed with the sessions Python gave (sessions(): their Boxes, seal.c, which
+ * Python's sessions use too). Anything else goes up to Python (an upcall: the frame or the
+ * datagrams as read; a payload C opened that no flow covers). Python stays the only place
+ * where switch and session rules are written; poll() reports what C did that those rules
+ * care about (flows hit: the source MAC seen again; channels heard and said something to)
+ * and counts frames per channel for take_counters().
  *
  * Every length is checked before it is used: the datagrams come from the network.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+
+#include "seal.h"
 
 #include <errno.h>
 #include <netdb.h>
@@ -53,6 +56,8 @@
 #define RUN_BYTES 65000
 #define NO_GSO_FOR 300.0   /* s: a destination whose path refused GSO gets single sends */
 #define LONE_GAP 0.001     /* s: a wake this long after the last is interactive (state.py) */
+#define RX_SESSIONS 3      /* a sealed channel's sessions, as sessions.MAX_SESSIONS */
+#define REJECT_AFTER_MESSAGES (UINT64_MAX - (1u << 13)) /* transport.py's */
 
 #ifndef UDP_SEGMENT
 #define UDP_SEGMENT 103
@@ -73,6 +78,16 @@ typedef struct {
     double fresh_for, fresh_until, heard, no_gso_until;
     int heard_dirty, counted;
     unsigned long long rx_frames, rx_bytes, tx_frames, tx_bytes;
+    /* a sealed channel: only what its sessions (as Python gave them) seal and open is
+     * forwarded here; said: when C last sent it something (sessions.SealedPeer.said) */
+    int sealed, said_dirty;
+    double said, tx_until;
+    Box *tx;
+    struct {
+        uint8_t index[4];
+        Box *box;
+        double until;
+    } rx[RX_SESSIONS];
 } channel;
 
 typedef struct {
@@ -91,17 +106,20 @@ typedef struct {
 
 typedef struct {
     int kind; /* 0: a frame from the tap; 1: datagrams from the UDP socket; 2: its error;
-               * 3: a frame from channel `seg` that could not be sent */
+               * 3: a frame from channel `seg` that could not be sent; 4: a payload opened
+               * from sealed channel `seg`; 5: a sealed datagram from `seg` to `out` that
+               * could not be sent */
     struct sockaddr_storage sa;
     socklen_t salen;
     Py_ssize_t start, len, seg; /* in the upcall buffer; seg: datagram size (GRO) */
+    uint32_t out;
 } upcall;
 
 typedef struct {
     uint32_t src, out; /* channel ids */
     size_t seg, len;   /* the run's datagram size (all but the last), its bytes */
     int n, closed;
-    size_t lens[RUN_MAX];
+    size_t lens[RUN_MAX], frames[RUN_MAX]; /* datagram and frame sizes (sealed: 32 apart) */
     uint32_t flows[RUN_MAX];
     uint8_t buf[RUN_BYTES + RECV_SIZE];
 } run;
@@ -140,6 +158,7 @@ typedef struct {
     uint32_t dirty_flows[FLOW_SLOTS];
     uint32_t ndirty;
     uint8_t buf[RECV_SIZE + VNET_HDR_LEN];
+    uint8_t opened[RECV_SIZE]; /* a sealed datagram's payload */
     uint8_t *upbuf; /* frames and datagrams handed up, copied */
     Py_ssize_t upused;
     upcall ups[UP_MAX];
@@ -326,22 +345,44 @@ static int flush_run(Datapath *d, double now)
         if (i >= sent) {
             if (sendto(d->udpfd, r->buf + at, r->lens[i], 0, (struct sockaddr *)&out->sa,
                        out->salen) != (ssize_t)r->lens[i]) {
-                for (int k = i; k < n; at += r->lens[k], k++)
-                    up(d, 3, NULL, 0, r->buf + at, (Py_ssize_t)r->lens[k], r->src);
+                for (int k = i; k < n; at += r->lens[k], k++) {
+                    up(d, out->sealed ? 5 : 3, NULL, 0, r->buf + at, (Py_ssize_t)r->lens[k],
+                       r->src);
+                    d->ups[d->nups - 1].out = r->out;
+                }
                 return 1;
             }
         }
-        counted(d, src, out, &d->flows[r->flows[i]], r->lens[i], now);
+        counted(d, src, out, &d->flows[r->flows[i]], r->frames[i], now);
+        if (out->sealed) {
+            out->said = now;
+            out->said_dirty = 1;
+        }
     }
     return 0;
 }
 
-/* Queue frame for out (a remote channel): sent at the next flush. 1 if a flush sent up. */
+/* Whether C may send frames to out now: a plain channel, or a sealed one with a session
+ * that seals (else Python does: it stages the frame and starts a handshake). */
+static int sendable(const channel *out, double now)
+{
+    return !out->sealed ||
+           (out->tx != NULL && now < out->tx_until && out->tx->counter < REJECT_AFTER_MESSAGES);
+}
+
+/* Queue frame for out (a remote channel that is sendable), sealed if out is: sent at the
+ * next flush. 1 if a flush sent up. */
 static int queue(Datapath *d, uint32_t src, uint32_t out_id, flow *f,
                  const uint8_t *frame, size_t len, double now)
 {
     run *r = &d->run;
     int upped = 0;
+    channel *out = channel_at(d, out_id);
+    size_t frame_len = len;
+    if (out == NULL)
+        return 0; /* (cannot happen: the caller found it) */
+    if (out->sealed)
+        len += SEAL_OVERHEAD;
     if (r->n && (r->out != out_id || r->src != src || r->closed || len > r->seg ||
                  r->n == RUN_MAX || r->len + len > RUN_BYTES))
         upped = flush_run(d, now);
@@ -352,9 +393,13 @@ static int queue(Datapath *d, uint32_t src, uint32_t out_id, flow *f,
         r->len = 0;
         r->closed = 0;
     }
-    memcpy(r->buf + r->len, frame, len);
+    if (!out->sealed)
+        memcpy(r->buf + r->len, frame, len);
+    else if (box_seal(out->tx, frame, frame_len, r->buf + r->len) != len)
+        return upped; /* (libcrypto does not fail on keys and lengths it took) */
     r->len += len;
     r->lens[r->n] = len;
+    r->frames[r->n] = frame_len;
     r->flows[r->n++] = (uint32_t)(f - d->flows);
     if (len < r->seg)
         r->closed = 1; /* the last segment of a GSO send may be shorter */
@@ -688,7 +733,7 @@ static void tap_frame(Datapath *d, uint32_t local, const uint8_t *frame, size_t 
 {
     flow *f = len >= ETH_HLEN ? flow_find(d, local, frame) : NULL;
     channel *out = f ? channel_at(d, f->out) : NULL;
-    if (out == NULL || out->local || (long)len > out->max_frame) {
+    if (out == NULL || out->local || (long)len > out->max_frame || !sendable(out, now)) {
         flush_run(d, now); /* (what came before it goes first) */
         if (len > 0)
             up(d, 0, NULL, 0, frame, (Py_ssize_t)len, 0);
@@ -750,6 +795,30 @@ static int from_tap(Datapath *d, uint32_t local, double now)
 
 /* ---- the UDP socket ------------------------------------------------------------------ */
 
+static void heard(channel *c, double now)
+{
+    c->heard = now;
+    c->fresh_until = now + c->fresh_for;
+    c->heard_dirty = 1;
+}
+
+/* The payload of a transport datagram from sealed channel c, opened into out: its length,
+ * or -1 if C does not open it (not a transport message, not of a session Python gave C or
+ * past its time, a replay, a bad tag): Python opens it again, to refuse and count it. */
+static long open_sealed(channel *c, const uint8_t *dg, size_t len, uint8_t *out, double now)
+{
+    if (len < SEAL_OVERHEAD || dg[0] != SEAL_TRANSPORT || dg[1] || dg[2] || dg[3])
+        return -1;
+    for (int i = 0; i < RX_SESSIONS; i++) {
+        if (c->rx[i].box != NULL && memcmp(c->rx[i].index, dg + 4, 4) == 0 &&
+            now < c->rx[i].until) {
+            long n = box_open(c->rx[i].box, dg, len, out);
+            return n < 0 ? -1 : n;
+        }
+    }
+    return -1;
+}
+
 /* Datagrams from the network: frames of cached flows forwarded (to the tap coalesced, to
  * remotes in GSO runs), the rest handed up as read. Reads until EAGAIN or until enough went
  * up: the socket is not handed to Python's handler while C runs. */
@@ -794,18 +863,33 @@ static int from_udp(Datapath *d, double now)
         Py_ssize_t at = 0;
         int upped = 0;
         if (src != NULL && now < src->fresh_until) {
+            int lifted = 0; /* an opened payload went up: the rest of the batch follows it */
             for (; at < got && !upped; at += seg) {
                 const uint8_t *frame = d->buf + at;
                 Py_ssize_t len = got - at < seg ? got - at : seg;
-                if (len < ETH_HLEN)
+                if (src->sealed) {
+                    long n = open_sealed(src, frame, (size_t)len, d->opened, now);
+                    if (n < 0)
+                        break; /* (a handshake, a refusal: Python's, as read) */
+                    frame = d->opened;
+                    len = n;
+                    heard(src, now);
+                } else if (len < ETH_HLEN) {
                     break; /* a heartbeat or a runt: Python's */
-                flow *f = flow_find(d, s->id, frame);
+                }
+                flow *f = !lifted && len >= ETH_HLEN ? flow_find(d, s->id, frame) : NULL;
                 channel *out = f ? channel_at(d, f->out) : NULL;
-                if (out == NULL || (!out->local && len > out->max_frame))
-                    break;
-                src->heard = now;
-                src->fresh_until = now + src->fresh_for;
-                src->heard_dirty = 1;
+                if (out == NULL ||
+                    (!out->local && (len > out->max_frame || !sendable(out, now)))) {
+                    if (!src->sealed)
+                        break;
+                    flush_all(d, now); /* (what came before goes first) */
+                    up(d, 4, NULL, 0, frame, len, s->id); /* (a heartbeat too) */
+                    lifted = 1;
+                    continue;
+                }
+                if (!src->sealed)
+                    heard(src, now);
                 if (!out->local) {
                     upped = queue(d, s->id, f->out, f, frame, (size_t)len, now);
                     continue;
@@ -829,8 +913,19 @@ static int from_udp(Datapath *d, double now)
 
 /* ---- Python's side -------------------------------------------------------------------- */
 
+/* A channel's sessions let go of (its boxes belong to Python's sessions too). */
+static void unseal(channel *c)
+{
+    Py_CLEAR(c->tx);
+    for (int i = 0; i < RX_SESSIONS; i++)
+        Py_CLEAR(c->rx[i].box);
+    c->sealed = 0;
+}
+
 static void Datapath_dealloc(Datapath *d)
 {
+    for (uint32_t id = 0; id < d->nch; id++)
+        unseal(&d->ch[id]);
     PyMem_RawFree(d->ch);
     PyMem_RawFree(d->upbuf);
     Py_TYPE(d)->tp_free((PyObject *)d);
@@ -933,7 +1028,56 @@ static PyObject *Datapath_forget(Datapath *d, PyObject *args)
         addr_slot *s = c->local ? NULL : addr_slot_of(d, &c->key, 0);
         if (s != NULL && s->id == id)
             s->used = 2;
+        unseal(c);
         c->used = 0;
+    }
+    Py_RETURN_NONE;
+}
+
+/* sessions(id, box or None, usable_until, [(index, box, usable_until)]): channel id is
+ * sealed; the session that seals now and those C may open (Python's, confirmed). */
+static PyObject *Datapath_sessions(Datapath *d, PyObject *args)
+{
+    unsigned int id;
+    PyObject *tx, *rx;
+    double tx_until;
+    if (!PyArg_ParseTuple(args, "IOdO!", &id, &tx, &tx_until, &PyList_Type, &rx))
+        return NULL;
+    channel *c = channel_at(d, id);
+    if (c == NULL || c->local || (tx != Py_None && !PyObject_TypeCheck(tx, &BoxType)) ||
+        PyList_GET_SIZE(rx) > RX_SESSIONS) {
+        PyErr_SetString(PyExc_ValueError, "want a remote channel's id, a Box or None, and "
+                                          "up to 3 sessions");
+        return NULL;
+    }
+    Box *boxes[RX_SESSIONS] = {NULL};
+    uint8_t index[RX_SESSIONS][4];
+    double until[RX_SESSIONS];
+    Py_ssize_t n = PyList_GET_SIZE(rx);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        const char *ix;
+        Py_ssize_t ixlen;
+        PyObject *box;
+        if (!PyArg_ParseTuple(PyList_GET_ITEM(rx, i), "y#O!d", &ix, &ixlen, &BoxType, &box,
+                              &until[i]))
+            return NULL;
+        if (ixlen != 4) {
+            PyErr_SetString(PyExc_ValueError, "a session index is 4 bytes");
+            return NULL;
+        }
+        memcpy(index[i], ix, 4);
+        boxes[i] = (Box *)box;
+    }
+    unseal(c);
+    c->sealed = 1;
+    c->tx = tx == Py_None ? NULL : (Box *)tx;
+    Py_XINCREF(c->tx);
+    c->tx_until = tx_until;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        memcpy(c->rx[i].index, index[i], 4);
+        c->rx[i].box = boxes[i];
+        Py_INCREF(boxes[i]);
+        c->rx[i].until = until[i];
     }
     Py_RETURN_NONE;
 }
@@ -969,8 +1113,10 @@ static PyObject *upcalls_of(Datapath *d)
             item = Py_BuildValue("(iy#)", 0, d->upbuf + u->start, u->len);
         } else if (u->kind == 2) {
             item = Py_BuildValue("(in)", 2, u->seg);
-        } else if (u->kind == 3) {
-            item = Py_BuildValue("(iy#n)", 3, d->upbuf + u->start, u->len, u->seg);
+        } else if (u->kind == 3 || u->kind == 4) {
+            item = Py_BuildValue("(iy#n)", u->kind, d->upbuf + u->start, u->len, u->seg);
+        } else if (u->kind == 5) {
+            item = Py_BuildValue("(iy#nI)", 5, d->upbuf + u->start, u->len, u->seg, u->out);
         } else {
             char host[NI_MAXHOST];
             int port = 0;
@@ -1021,10 +1167,11 @@ static PyObject *touched_of(Datapath *d)
     d->ndirty = 0;
     for (uint32_t id = 0; heard && id < d->nch; id++) {
         channel *c = &d->ch[id];
-        if (!c->used || !c->heard_dirty)
+        if (!c->used || !(c->heard_dirty || c->said_dirty))
             continue;
-        c->heard_dirty = 0;
-        PyObject *t = Py_BuildValue("(Id)", id, c->heard);
+        PyObject *t = Py_BuildValue("(Idd)", id, c->heard_dirty ? c->heard : -1.0,
+                                    c->said_dirty ? c->said : -1.0);
+        c->heard_dirty = c->said_dirty = 0;
         if (t == NULL || PyList_Append(heard, t) < 0)
             Py_CLEAR(heard);
         Py_XDECREF(t);
@@ -1128,6 +1275,8 @@ static PyMethodDef Datapath_methods[] = {
     {"channel", (PyCFunction)Datapath_channel, METH_VARARGS,
      "channel(id, addr or None, max_frame, fresh_for, fresh_until): add or update one"},
     {"forget", (PyCFunction)Datapath_forget, METH_VARARGS, "forget(id): a channel gone"},
+    {"sessions", (PyCFunction)Datapath_sessions, METH_VARARGS,
+     "sessions(id, box or None, usable_until, [(index, box, usable_until)]): sealed"},
     {"flow", (PyCFunction)Datapath_flow, METH_VARARGS,
      "flow(src, mac_header, out, version): cache a forwarding decision"},
     {"poll", (PyCFunction)Datapath_poll, METH_VARARGS,
@@ -1155,7 +1304,7 @@ static struct PyModuleDef module = {
 
 PyMODINIT_FUNC PyInit__fastpath(void)
 {
-    if (PyType_Ready(&DatapathType) < 0)
+    if (PyType_Ready(&DatapathType) < 0 || PyType_Ready(&BoxType) < 0)
         return NULL;
     PyObject *m = PyModule_Create(&module);
     if (m == NULL)
@@ -1163,6 +1312,12 @@ PyMODINIT_FUNC PyInit__fastpath(void)
     Py_INCREF(&DatapathType);
     if (PyModule_AddObject(m, "Datapath", (PyObject *)&DatapathType) < 0) {
         Py_DECREF(&DatapathType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    Py_INCREF(&BoxType);
+    if (PyModule_AddObject(m, "Box", (PyObject *)&BoxType) < 0) {
+        Py_DECREF(&BoxType);
         Py_DECREF(m);
         return NULL;
     }

@@ -1,12 +1,20 @@
 """The native fast path (fastpath.c), as the engine's loop uses it.
 
 Python decides and C repeats: after Python's switch routes a unicast frame between two
-plain channels to one channel, the decision is cached in C as a flow (the channel it came
-from and its MAC header -> where it goes), valid while the MAC table keeps the version it
-was made at. `FastPath.poll` waits in C with the GIL released and forwards what the flows
+channels to one channel, the decision is cached in C as a flow (the channel it came from
+and its MAC header -> where it goes), valid while the MAC table keeps the version it was
+made at. `FastPath.poll` waits in C with the GIL released and forwards what the flows
 cover; everything else comes back as upcalls, handled by the Python datapath unchanged.
-What C did that Python's rules depend on (a source MAC seen again, a channel heard, the
-frames counted) is merged into the Python objects (`merge`, `take_counters`).
+What C did that Python's rules depend on (a source MAC seen again, a channel heard or
+said something to, the frames counted) is merged into the Python objects (`_merge`,
+`take_counters`).
+
+Sealed channels: their sessions' keys, counters and replay windows live in C Boxes
+(seal.c), which Python's sessions use too while C runs (`Sealing.box`), so either side may
+seal or open the next datagram. Python tells C which sessions a channel has (`_sessions`,
+again whenever they change); C opens and seals with those only, and hands up as read what
+it does not open (a handshake, a refusal, Python's to count), and opened what no flow
+covers (a heartbeat, a frame to flood).
 
 The pure-Python datapath stays the reference and the fallback: it runs when the extension
 is not built or RRQNET_DATAPATH=python.
@@ -17,7 +25,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
-from collections.abc import Callable
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from rrqctl.engine.channels import Channel, Kind
@@ -25,6 +33,8 @@ from rrqctl.engine.switch import UNICAST_HOLD, MacTable
 
 if TYPE_CHECKING:
     from rrqctl.engine.ports import SockKey
+    from rrqctl.engine.sessions import SealedPeer
+    from rrqctl.engine.transport import MakeBox
 
 
 class Native(Protocol):
@@ -32,24 +42,25 @@ class Native(Protocol):
         self, id: int, addr: SockKey | None, max_frame: int, fresh_for: float, fresh_until: float
     ) -> None: ...
     def forget(self, id: int) -> None: ...
+    def sessions(
+        self, id: int, box: object, until: float, opens: Sequence[tuple[bytes, object, float]]
+    ) -> None: ...
     def flow(self, src: int, header: bytes, out: int, version: int) -> None: ...
     def poll(self, timeout: float, version: int) -> tuple[Any, Any, Any, Any]: ...
     def take_counters(self) -> list[tuple[int, int, int, int, int]]: ...
     def stop(self) -> None: ...
 
 
-def _extension() -> Callable[..., Native] | None:
-    """The extension's Datapath: None if RRQNET_DATAPATH=python or it is not built.
-    RRQCTL_FASTPATH_MODULE names another build of it (`make sanitize`: with ASan, UBSan)."""
+def _extension() -> Any:
+    """The extension (its Datapath and Box): None if RRQNET_DATAPATH=python or it is not
+    built. RRQCTL_FASTPATH_MODULE names another build of it (`make sanitize`: ASan, UBSan)."""
     if os.environ.get("RRQNET_DATAPATH", "") == "python":
         return None
     other = os.environ.get("RRQCTL_FASTPATH_MODULE")
     try:
-        module = _load(other) if other else importlib.import_module("rrqctl.engine._fastpath")
+        return _load(other) if other else importlib.import_module("rrqctl.engine._fastpath")
     except ImportError:
         return None
-    datapath: Callable[..., Native] = module.Datapath
-    return datapath
 
 
 def _load(path: str) -> Any:
@@ -67,16 +78,19 @@ def which() -> str:
 
 
 # What C hands up: (0, a frame from the tap), (1, datagrams, their source), (2, errno of a
-# queued ICMP error), (3, a frame C could not send, the id of the channel it came from)
+# queued ICMP error), (3, a frame C could not send, the id of the channel it came from),
+# (4, a payload C opened, the id of the sealed channel it came from), (5, a sealed datagram
+# C could not send, the ids of the channels it came from and went to)
 Upcall = tuple[Any, ...]
 
 
 class FastPath:
     """The C datapath of one engine: its channels by id, and what to merge back."""
 
-    def __init__(self, native: Native, macs: MacTable) -> None:
+    def __init__(self, native: Native, macs: MacTable, box: MakeBox) -> None:
         self.native = native
         self.macs = macs
+        self.box = box  # C's sessions: the Box type
         self.ids: dict[Channel, int] = {}
         self.by_id: dict[int, Channel] = {}
         self._free: list[int] = []
@@ -88,10 +102,10 @@ class FastPath:
     ) -> FastPath | None:
         """The C datapath on these fds (tap: the tap's channel), or None if not built or
         not wanted. From now on C reads the tap (opened to offloads): Python never does."""
-        make = _extension()
-        if make is None:
+        ext = _extension()
+        if ext is None:
             return None
-        fp = cls(make(epoll_fd, tap_fd, udp_fd, family), macs)
+        fp = cls(ext.Datapath(epoll_fd, tap_fd, udp_fd, family), macs, ext.Box)
         fp._id(tap)
         return fp
 
@@ -104,7 +118,27 @@ class FastPath:
             self.by_id[id] = ch
         addr = None if ch.kind is Kind.LOCAL else (ch.addr[0], ch.addr[1])
         self.native.channel(id, addr, ch.max_frame, ch.fresh_for, ch.fresh_until)
+        if ch.peer is not None:
+            self._sessions(id, ch.peer)
         return id
+
+    def _sessions(self, id: int, peer: SealedPeer) -> None:
+        """Tell C the sessions of sealed channel id: the one that seals, those it opens."""
+        box = self.box
+        opens = [(s.index, s.box, s.until) for s in peer.sessions if type(s.box) is box]
+        s = peer.current
+        if s is not None and type(s.box) is box:
+            self.native.sessions(id, s.box, s.until, opens)
+        else:
+            self.native.sessions(id, None, 0.0, opens)
+
+    def resync(self, changed: set[SealedPeer], by_addr: dict[SockKey, Channel]) -> None:
+        """The channels of peers whose sessions changed, told again (and the set emptied)."""
+        for peer in changed:
+            ch = by_addr.get(peer.endpoint)
+            if ch is not None and ch.peer is peer and (id := self.ids.get(ch)) is not None:
+                self._sessions(id, peer)
+        changed.clear()
 
     def cache(self, src: Channel, header: bytes, out: Channel) -> None:
         """Cache Python's decision: frames from src with this MAC header go to out."""
@@ -117,7 +151,9 @@ class FastPath:
             self._merge(hits, heard)
         return ready, upcalls
 
-    def _merge(self, hits: list[tuple[int, bytes, float]], heard: list[tuple[int, float]]) -> None:
+    def _merge(
+        self, hits: list[tuple[int, bytes, float]], heard: list[tuple[int, float, float]]
+    ) -> None:
         """What the switch and the channels would have noted, had Python forwarded it."""
         entries = self.macs.entries
         for id, mac, when in hits:
@@ -126,12 +162,21 @@ class FastPath:
             if ch is not None and b is not None and b.channel is ch:
                 b.last_seen = max(b.last_seen, when)
                 b.held_until = max(b.held_until, when + UNICAST_HOLD)
-        for id, when in heard:
+        for id, when, said in heard:  # (-1: not since the last poll)
             ch = self.by_id.get(id)
-            if ch is not None and (ch.last_heard is None or when > ch.last_heard):
+            if ch is None:
+                continue
+            peer = ch.peer
+            if peer is not None and 0 <= said < when:
+                peer.said(said)  # (in the order they happened)
+            if when >= 0 and (ch.last_heard is None or when > ch.last_heard):
                 ch.last_heard = when
                 ch.fresh_until = max(ch.fresh_until, when + ch.fresh_for)
                 ch.refusals = 0
+                if peer is not None:
+                    peer.heard(when)
+            if peer is not None and said >= 0 and said >= when:
+                peer.said(said)
 
     def take_counters(self) -> None:
         """Add what C forwarded to its channels' counters."""

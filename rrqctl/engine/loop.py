@@ -16,7 +16,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
-from rrqctl.engine import group
+from rrqctl.engine import group, transport
 from rrqctl.engine.channels import Channel, Kind, State
 from rrqctl.engine.fastpath import FastPath, Upcall
 from rrqctl.engine.gro import Coalescer
@@ -94,6 +94,8 @@ class Engine(Inbound):
                 macs=self.switch.macs,
                 tap=self.local,
             )
+        if self._fp is not None:  # new sessions' keys and counters where C can use them too
+            self.peers.sealing.box = self._fp.box
 
     def attach_local(self, port: LocalPort) -> None:
         """Use `port` as the local end (also to re-attach a tap that was re-created)."""
@@ -194,11 +196,13 @@ class Engine(Inbound):
         C datapath's flows cover (fastpath.py), the rest by the handlers in Python."""
         handlers = self._handlers
         fp = self._fp
+        changed = self.peers.sealing.changed
         if fp is None:
             for fd, _ in self._poll.poll(timeout):
                 h = handlers.get(fd)
                 if h is not None:
                     h()
+            changed.clear()  # (only C needs to know)
             return
         ready, upcalls = fp.poll(timeout)
         if upcalls:
@@ -207,6 +211,8 @@ class Engine(Inbound):
             h = handlers.get(fd)
             if h is not None:
                 h()
+        if changed:
+            fp.resync(changed, self.by_addr)
 
     def _upcalls(self, upcalls: list[Upcall]) -> None:
         """What the C datapath read and left to Python, as Python would have read it: one
@@ -229,13 +235,28 @@ class Engine(Inbound):
                 self._take(datagrams, key, self.by_addr.get(key), now)
             elif u[0] == 2:
                 self._udp_error(OSError(u[1], os.strerror(u[1])))
-            else:  # a frame C forwarded and could not send: Python sends it, or counts why
-                src = self._fp.by_id.get(u[2]) if self._fp is not None else None
-                if src is not None:
-                    src.rx_frames += 1
-                    src.rx_bytes += len(u[1])
-                    self._forward(u[1], src, now)
+            else:
+                self._upcall(u, now)
         self._flush()
+
+    def _upcall(self, u: Upcall, now: float) -> None:
+        """A frame C forwarded and could not send (Python sends it, or counts why); a payload
+        C opened that no flow covers; a sealed datagram C could not send."""
+        by_id = self._fp.by_id if self._fp is not None else {}
+        src = by_id.get(u[2])
+        if src is None:
+            return
+        if u[0] == 4:  # (C has said src was heard)
+            self._deliver(src, [u[1]], now, 0)
+            return
+        size = len(u[1]) - (transport.OVERHEAD if u[0] == 5 else 0)
+        src.rx_frames += 1
+        src.rx_bytes += size
+        if u[0] == 3:
+            self._forward(u[1], src, now)
+        elif (out := by_id.get(u[3])) is not None and self._send(out, [u[1]]):
+            out.tx_frames += 1
+            out.tx_bytes += size
 
     def call(self, fn: Callable[[], Any]) -> Future[Any]:
         """Run fn in the loop thread; the future holds its result."""

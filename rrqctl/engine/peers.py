@@ -13,14 +13,14 @@ from collections.abc import Callable, Iterator
 
 from rrqctl.engine import crypto
 from rrqctl.engine.channels import DOWNLINK_LIMIT, Channel, Kind
-from rrqctl.engine.handshake import BAD_TAG, TRANSPORT, UNFRESH, Keys
+from rrqctl.engine.handshake import TRANSPORT, UNFRESH, Keys
 from rrqctl.engine.ports import SockKey, peer_ip, sockaddr
 from rrqctl.engine.remotes import Remote, best_match, endpoint_name
 from rrqctl.engine.resolver import SILENT_AFTER, Answer, Name, Resolver
 from rrqctl.engine.sessions import NO_SESSION, SealedPeer, Sealing
 from rrqctl.engine.stats import Drops, RateLimitedLog
 from rrqctl.engine.switch import Switch
-from rrqctl.engine.transport import HEADER_LEN, NONCE_PAD, OVERHEAD, REJECT_AFTER, Session
+from rrqctl.engine.transport import OVERHEAD, REFUSED, REJECT_AFTER, Session
 
 NO_REMOTE = "no-remote"
 DOWNLINKS_FULL = "downlinks-full"
@@ -232,22 +232,14 @@ class Peers:
                 and d[1:4] == b"\0\0\0"
                 and now - s.created < REJECT_AFTER
             ):
-                cb = d[8:16]
-                c = int.from_bytes(cb, "little")
-                w = s.window
-                if c > w.top or (bad := w.check(c)) is None:
-                    try:
-                        payload: bytes = s.opener.decrypt(NONCE_PAD + cb, d[HEADER_LEN:], None)
-                    except crypto.InvalidTag:
-                        self._refused(ch, BAD_TAG)
-                        continue
-                    w.mark(c)
+                payload = s.box.open(d)
+                if type(payload) is bytes:
                     if not heard:
                         heard = True
                         self._heard(ch, peer, now)
                     yield payload
                 else:
-                    self._refused(ch, bad)
+                    self._refused(ch, REFUSED[payload])  # type: ignore[index]
                 continue
             # COLD PATH: handshakes, other sessions, refusals
             result = self._slow(d, ch, now)
@@ -386,7 +378,8 @@ class Peers:
             peer = ch.peer
             if peer is None:
                 continue
-            peer.expire(now)
+            if peer.expire(now):
+                self.sealing.changed.add(peer)
             if peer.needs_handshake(now) and peer.may_try(now):
                 self.initiate(ch, now)
             elif peer.keepalive_due(now) and (data := self.seal(ch, b"", now)) is not None:

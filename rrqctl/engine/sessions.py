@@ -57,6 +57,8 @@ from rrqctl.engine.transport import (
     UNKNOWN_SESSION,
     WRONG_ENDPOINT,
     Endpoint,
+    MakeBox,
+    PyBox,
     Session,
     wall_us,
 )
@@ -206,6 +208,8 @@ class Sealing:
         self.cookie_budget = TokenBucket(COOKIE_REPLIES_PER_SECOND, COOKIE_REPLIES_PER_SECOND)
         self.cookied: OrderedDict[bytes, None] = OrderedDict()
         self.events: list[tuple[Any, ...]] = []
+        self.box: MakeBox = PyBox  # (the C datapath's Box while it runs: fastpath.py)
+        self.changed: set[SealedPeer] = set()  # whose sessions changed (the C datapath's)
 
     def _taken(self, index: bytes) -> bool:
         return index in self.sessions or index in self.pending
@@ -275,7 +279,7 @@ class Sealing:
             s.confirmed = True
             self.unconfirmed.pop(s.index, None)
             if peer is not None:
-                self._retire(peer.adopt(s))
+                self._adopt(peer, s)
             else:
                 self.events.append(("confirmed", s))
         return payload
@@ -307,7 +311,14 @@ class Sealing:
         except noise.HandshakeError:
             return BAD_TAG
         s = Session(
-            index, read.sender, keys_, endpoint=endpoint, keys=keys, initiator=False, now=now
+            index,
+            read.sender,
+            keys_,
+            endpoint=endpoint,
+            keys=keys,
+            initiator=False,
+            now=now,
+            box=self.box,
         )
         s.decl = decl
         self.sessions[index] = s
@@ -363,10 +374,17 @@ class Sealing:
         peer.sent = None
         peer.trying_since = None
         s = Session(
-            sent.index, remote, keys_, endpoint=endpoint, keys=peer.keys, initiator=True, now=now
+            sent.index,
+            remote,
+            keys_,
+            endpoint=endpoint,
+            keys=peer.keys,
+            initiator=True,
+            now=now,
+            box=self.box,
         )
         self.sessions[s.index] = s
-        self._retire(peer.adopt(s))
+        self._adopt(peer, s)
         self.events.append(("established", peer))
         return None
 
@@ -388,7 +406,11 @@ class Sealing:
 
     def adopt(self, peer: SealedPeer, s: Session) -> None:
         """A confirmed session, for the channel the engine made for its endpoint."""
+        self._adopt(peer, s)
+
+    def _adopt(self, peer: SealedPeer, s: Session) -> None:
         self._retire(peer.adopt(s))
+        self.changed.add(peer)
 
     def _retire(self, sessions: list[Session]) -> None:
         for s in sessions:
@@ -399,6 +421,7 @@ class Sealing:
         self.abandon(peer)
         self._retire(peer.sessions)
         peer.sessions = []
+        self.changed.add(peer)
 
     def expire(self, now: float) -> None:
         """Sessions past their time, initiations unanswered, responders never confirmed."""

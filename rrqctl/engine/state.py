@@ -157,17 +157,16 @@ class EngineState:
         if self._fp is not None:
             self._fp.stop()
             self._fp = None
+            self.peers.sealing.box = transport.PyBox  # (C's Boxes still work in Python)
 
     def _cache(self, frame: bytes, src: Channel, out: Channel) -> None:
-        """Hand a unicast decision between plain channels to the C datapath, which repeats
-        it while the MAC table is unchanged (nothing that C does not do may apply to it)."""
+        """Hand a unicast decision between two channels to the C datapath, which repeats it
+        while the MAC table is unchanged (nothing that C does not do may apply to it)."""
         fp = self._fp
         if (
             fp is not None
             and not frame[0] & 1
-            and src.peer is None
             and src.group is None
-            and out.peer is None
             and out.group is None
             and src.kind is not Kind.MULTICAST
             and out.kind is not Kind.MULTICAST

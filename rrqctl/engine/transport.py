@@ -7,6 +7,8 @@ counter and its replay window; the timers sessions live by.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from typing import Protocol
 
 from rrqctl.engine import crypto
 from rrqctl.engine.handshake import BAD_TAG, TRANSPORT, Keys
@@ -74,23 +76,67 @@ class ReplayWindow:
         seen[i >> 3] |= 1 << (i & 7)
 
 
+# What a Box's open() refuses, by the codes it gives (seal.h)
+REFUSED = {-1: REPLAY, -2: TOO_OLD, -3: BAD_TAG}
+
+
+class PyBox:
+    """One session's keys (one per direction), its counter and its replay window: the
+    reference for the C datapath's Box (seal.c), which the engine uses when it runs."""
+
+    __slots__ = ("counter", "opener", "prefix", "sealer", "window")
+
+    def __init__(self, send_key: bytes, receive_key: bytes, prefix: bytes) -> None:
+        self.sealer = crypto.aead(send_key)
+        self.opener = crypto.aead(receive_key)
+        self.prefix = prefix  # the header of what we send, but the counter
+        self.counter = 0
+        self.window = ReplayWindow()
+
+    def seal(self, payload: bytes) -> bytes:
+        c = self.counter
+        self.counter = c + 1
+        cb = c.to_bytes(8, "little")
+        return self.prefix + cb + self.sealer.encrypt(NONCE_PAD + cb, payload, None)
+
+    def open(self, datagram: bytes) -> bytes | int:
+        """The payload of a transport datagram of this session, or why not (REFUSED)."""
+        cb = datagram[8:16]
+        c = int.from_bytes(cb, "little")
+        w = self.window
+        if c <= w.top and (bad := w.check(c)) is not None:
+            return -1 if bad == REPLAY else -2
+        try:
+            payload: bytes = self.opener.decrypt(NONCE_PAD + cb, datagram[HEADER_LEN:], None)
+        except crypto.InvalidTag:
+            return -3
+        w.mark(c)
+        return payload
+
+
+class Box(Protocol):
+    counter: int
+
+    def seal(self, payload: bytes) -> bytes: ...
+    def open(self, datagram: bytes) -> bytes | int: ...
+
+
+MakeBox = Callable[[bytes, bytes, bytes], Box]
+
+
 class Session:
     """One handshake's transport keys between this engine and one endpoint."""
 
     __slots__ = (
+        "box",
         "confirmed",
-        "counter",
         "created",
         "decl",
         "endpoint",
         "index",
         "initiator",
         "keys",
-        "opener",
         "peer",
-        "prefix",
-        "sealer",
-        "window",
     )
 
     def __init__(
@@ -104,13 +150,10 @@ class Session:
         initiator: bool,
         now: float,
         decl: object = None,
+        box: MakeBox = PyBox,
     ) -> None:
         self.index = index  # ours: the peer puts it in every datagram it sends us
-        self.prefix = TRANSPORT_PREFIX + remote  # the header of what we send, but the counter
-        self.sealer = crypto.aead(send_recv[0])
-        self.opener = crypto.aead(send_recv[1])
-        self.counter = 0
-        self.window = ReplayWindow()
+        self.box = box(send_recv[0], send_recv[1], TRANSPORT_PREFIX + remote)
         self.created = now
         self.endpoint = endpoint
         self.keys = keys
@@ -119,25 +162,26 @@ class Session:
         self.confirmed = initiator  # a responder's session: once the initiator has used it
         self.peer: object = None  # the SealedPeer using it, once in use (compared by identity)
 
+    @property
+    def counter(self) -> int:
+        return self.box.counter
+
+    @counter.setter
+    def counter(self, value: int) -> None:
+        self.box.counter = value
+
     def seal(self, payload: bytes) -> bytes:
-        c = self.counter
-        self.counter = c + 1
-        cb = c.to_bytes(8, "little")
-        return self.prefix + cb + self.sealer.encrypt(NONCE_PAD + cb, payload, None)
+        return self.box.seal(payload)
 
     def open(self, datagram: bytes) -> bytes | str:
         """The payload of a transport datagram addressed to this session, or why not."""
-        cb = datagram[8:16]
-        c = int.from_bytes(cb, "little")
-        w = self.window
-        if c <= w.top and (bad := w.check(c)) is not None:
-            return bad
-        try:
-            payload: bytes = self.opener.decrypt(NONCE_PAD + cb, datagram[HEADER_LEN:], None)
-        except crypto.InvalidTag:
-            return BAD_TAG
-        w.mark(c)
-        return payload
+        got = self.box.open(datagram)
+        return got if type(got) is bytes else REFUSED[got]  # type: ignore[index]
 
     def usable(self, now: float) -> bool:
         return now - self.created < REJECT_AFTER and self.counter < REJECT_AFTER_MESSAGES
+
+    @property
+    def until(self) -> float:
+        """When it stops being usable (if its counter does not first)."""
+        return self.created + REJECT_AFTER

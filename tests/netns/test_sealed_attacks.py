@@ -207,6 +207,7 @@ def test_a_peer_restarted_under_a_forged_flood_from_its_own_address_is_back_with
     assert took < 5.0
 
 
+@pytest.mark.faketime
 @pytest.mark.parametrize("offset", ["-30s", "+30s"])
 def test_the_peer_restarted_with_its_clock_30_s_off_is_back_within_5_s(
     cable: Cable, offset: str
@@ -220,6 +221,7 @@ def test_the_peer_restarted_with_its_clock_30_s_off_is_back_within_5_s(
     assert time.monotonic() - t0 < 5.0
 
 
+@pytest.mark.faketime
 def test_the_hub_restarted_with_its_clock_30_s_off_takes_the_peer_back(cable: Cable) -> None:
     """The hub cannot call a downlink back: the peer notices the silence (15 s at most, once
     it has sent something unanswered) and makes a new handshake."""

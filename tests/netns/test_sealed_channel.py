@@ -100,6 +100,7 @@ def test_plain_datagrams_on_a_sealed_channel_are_dropped(netlab: Lab) -> None:
     assert sum(st["drops"].values()) == 2
 
 
+@pytest.mark.faketime
 def test_a_sealed_cable_comes_back_within_5_s_after_either_end_restarts_30_s_off(
     netlab: Lab,
 ) -> None:

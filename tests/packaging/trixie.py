@@ -36,6 +36,7 @@ BUILD_PACKAGES = [
     "dh-python",
     "pybuild-plugin-pyproject",
     "python3-all-dev",
+    "libssl-dev",
     "python3-setuptools",
     "python3-cryptography",
     "python3-hypothesis",

@@ -1,22 +1,26 @@
 """The C datapath against the Python one: the same frames and datagrams, authentic and
 hostile, through each (an engine in this process, its tap a SEQPACKET socket pair, its
 remotes UDP sockets on loopback) give the same frames out, the same datagrams sent and the
-same counters."""
+same counters. On plain channels, and on sealed ones whose sessions are set up alike in
+both (the same keys and indexes: ChaCha20-Poly1305 seals the same frame alike), where the
+test's peers seal, replay, forge and truncate."""
 
 from __future__ import annotations
 
 import os
 import socket
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rrqctl.engine import fastpath
+from rrqctl.engine import fastpath, transport
 from rrqctl.engine.gro import VNET_HDR_LEN
 from rrqctl.engine.loop import Engine
 from rrqctl.engine.ports import TapPort
@@ -34,16 +38,29 @@ ETHERTYPE = b"\x88\xb5"  # (not IP: nothing coalesces, nothing is clamped)
 MAC = st.integers(0, len(MACS) - 1)
 PEER = st.integers(0, PEERS - 1)
 NONE = st.just(0)
-EVENTS = st.lists(  # (what, from which peer, source MAC, destination MAC, size)
-    st.one_of(
-        st.tuples(st.just("tap"), NONE, MAC, MAC, st.integers(0, 300)),
-        st.tuples(st.just("udp"), PEER, MAC, MAC, st.integers(0, 300)),
-        st.tuples(st.just("heartbeat"), PEER, NONE, NONE, NONE),
-        st.tuples(st.just("runt"), PEER, NONE, NONE, st.integers(1, 13)),
-    ),
+PLAIN_EVENTS = [  # (what, from which peer, source MAC, destination MAC, size)
+    st.tuples(st.just("tap"), NONE, MAC, MAC, st.integers(0, 300)),
+    st.tuples(st.just("udp"), PEER, MAC, MAC, st.integers(0, 300)),
+    st.tuples(st.just("heartbeat"), PEER, NONE, NONE, NONE),
+    st.tuples(st.just("runt"), PEER, NONE, NONE, st.integers(1, 13)),
+]
+EVENTS = st.lists(st.one_of(*PLAIN_EVENTS), min_size=1, max_size=30)
+HOSTILE = st.sampled_from(["replay", "flip", "truncate", "old-session", "plain"])
+SEALED_EVENTS = st.lists(
+    st.one_of(*PLAIN_EVENTS, st.tuples(HOSTILE, PEER, MAC, MAC, st.integers(0, 100))),
     min_size=1,
     max_size=30,
 )
+KEYFILE = Path(tempfile.mkdtemp(prefix="rrq-diff-")) / "key"
+KEYFILE.write_bytes(bytes(range(64)))
+KEYFILE.chmod(0o600)
+
+
+def session_keys(peer: int) -> tuple[bytes, bytes, bytes, bytes]:
+    """(engine's index, peer's index, engine -> peer key, peer -> engine key): made up, the
+    same in both rigs (a handshake would make them at random)."""
+    return (bytes([1, 0, 0, peer]), bytes([2, 0, 0, peer]), bytes([peer + 1]) * 32,
+            bytes([peer + 101]) * 32)  # fmt: skip
 
 
 @dataclass
@@ -51,6 +68,7 @@ class Rig:
     engine: Engine
     tap: socket.socket  # the other end of the engine's "tap"
     peers: list[socket.socket]
+    boxes: list[transport.PyBox] = field(default_factory=list)  # the peers' ends, if sealed
 
     def port(self) -> int:
         assert self.engine.udp is not None
@@ -58,13 +76,14 @@ class Rig:
 
 
 @contextmanager
-def rig(datapath: str) -> Iterator[Rig]:
+def rig(datapath: str, sealed: bool = False) -> Iterator[Rig]:
     old = os.environ.get("RRQNET_DATAPATH")
     os.environ["RRQNET_DATAPATH"] = datapath
     peers = [udp_socket() for _ in range(PEERS)]
     engine_end, test_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     test_end.setblocking(False)
-    remotes = [f"127.0.0.1:{p.getsockname()[1]}" for p in peers[:2]]
+    key = f"={KEYFILE}" if sealed else ""
+    remotes = [f"127.0.0.1:{p.getsockname()[1]}{key}" for p in peers[:2]]
     cable = build_cable(
         {"name": "d", "port": free_port(), "local": "none", "ipv4_only": True,
          "remotes": remotes}
@@ -77,7 +96,7 @@ def rig(datapath: str) -> Iterator[Rig]:
         os.set_blocking(tap.fd, False)
         e.attach_local(tap)
         assert (e._fp is not None) == (datapath == "c")
-        yield Rig(e, test_end, peers)
+        yield Rig(e, test_end, peers, [_session(e, p, n) for n, p in enumerate(peers[:2])])
     finally:
         e.close()
         test_end.close()
@@ -89,25 +108,40 @@ def rig(datapath: str) -> Iterator[Rig]:
             os.environ["RRQNET_DATAPATH"] = old
 
 
+def _session(e: Engine, peer: socket.socket, n: int) -> transport.PyBox:
+    """A session of the engine with peer (if its channel is sealed), as if a handshake had
+    made it; the peer's end of it."""
+    ch = e.by_addr[("127.0.0.1", peer.getsockname()[1])]
+    ours, theirs, out, back = session_keys(n)
+    if ch.peer is not None:
+        sealing = e.peers.sealing
+        s = transport.Session(ours, theirs, (out, back), endpoint=ch.addr, keys=ch.peer.keys,
+                              initiator=True, now=e.clock(), box=sealing.box)  # fmt: skip
+        sealing.sessions[ours] = s
+        sealing.adopt(ch.peer, s)
+    return transport.PyBox(back, out, transport.TRANSPORT_PREFIX + ours)
+
+
 def settle(e: Engine) -> None:
     for _ in range(4):
         e.step(0.002)
 
 
-def run(events: list[tuple[Any, ...]], datapath: str) -> tuple[list[Any], dict[str, Any]]:
+def run(
+    events: list[tuple[Any, ...]], datapath: str, sealed: bool = False
+) -> tuple[list[Any], dict[str, Any]]:
     outputs: list[Any] = []
-    with rig(datapath) as r:
+    with rig(datapath, sealed) as r:
         to_engine = ("127.0.0.1", r.port())
+        last: dict[int, bytes] = {}  # what each peer sent last (to replay)
         for n, (kind, peer, src, dst, size) in enumerate(events):
             frame = MACS[dst] + MACS[src] + ETHERTYPE + bytes([n]) * size
             if kind == "tap":
                 r.tap.send(bytes(VNET_HDR_LEN) + frame)
-            elif kind == "udp":
-                r.peers[peer].sendto(frame, to_engine)
-            elif kind == "heartbeat":
-                r.peers[peer].sendto(b"", to_engine)
             else:
-                r.peers[peer].sendto(b"r" * size, to_engine)
+                data = _datagram(r, kind, peer, frame, size, last.get(peer, b"junk"))
+                last[peer] = data
+                r.peers[peer].sendto(data, to_engine)
             settle(r.engine)
             out_tap = []
             while True:
@@ -126,6 +160,26 @@ def run(events: list[tuple[Any, ...]], datapath: str) -> tuple[list[Any], dict[s
     return outputs, counters
 
 
+def _datagram(r: Rig, kind: str, peer: int, frame: bytes, size: int, last: bytes) -> bytes:
+    """What a peer sends: plain, or sealed by its end of the session (the stranger's, peer
+    2, by the first peer's session), or a hostile change of what it sent last."""
+    payload = {"udp": frame, "heartbeat": b"", "runt": b"r" * size}.get(kind, frame)
+    if not r.boxes:
+        return payload
+    if kind == "replay":
+        return last
+    if kind == "plain":
+        return frame
+    sealed = r.boxes[peer % 2].seal(payload)
+    if kind == "flip":
+        return sealed[:-1] + bytes([sealed[-1] ^ 1])
+    if kind == "truncate":
+        return sealed[: size % len(sealed)]
+    if kind == "old-session":
+        return sealed[:4] + b"\xee" * 4 + sealed[8:]
+    return sealed
+
+
 def _counts(ch: dict[str, Any]) -> dict[str, Any]:
     keys = ("kind", "state", "rx_frames", "rx_bytes", "rx_heartbeats", "tx_frames", "tx_bytes",
             "tx_heartbeats", "drops")  # fmt: skip
@@ -141,6 +195,41 @@ def test_the_c_and_python_datapaths_do_the_same(events: list[tuple[Any, ...]]) -
     for n, (p, c) in enumerate(zip(py_out, c_out, strict=True)):
         assert p == c, f"after event {n} {events[n]}"
     assert c_counts == py_counts
+
+
+@settings(deadline=None, max_examples=60, suppress_health_check=[HealthCheck.too_slow])
+@given(SEALED_EVENTS)
+def test_on_sealed_channels_too(events: list[tuple[Any, ...]]) -> None:
+    py_out, py_counts = run(events, "python", sealed=True)
+    c_out, c_counts = run(events, "c", sealed=True)
+    for n, (p, c) in enumerate(zip(py_out, c_out, strict=True)):
+        assert p == c, f"after event {n} {events[n]}"
+    assert c_counts == py_counts
+
+
+def test_sealed_frames_cross_in_c() -> None:
+    """Both ways learned on a sealed channel, then the same flows again: C opens and seals
+    them (its counters and replay window are the session's), with Python's result."""
+    there = ("tap", 0, 0, 3, 60)
+    back = ("udp", 0, 3, 0, 60)
+    events = [there, back, there, back, there, back, there, back, ("replay", 0, 0, 0, 0)]
+    py_out, py_counts = run(events, "python", sealed=True)
+    c_out, c_counts = run(events, "c", sealed=True)
+    assert c_out == py_out and c_counts == py_counts
+    assert c_counts["remotes"][0]["tx_frames"] == 4 and c_counts["local"]["tx_frames"] == 4
+    assert c_counts["drops"].get("replay") == 1
+    with rig("c", sealed=True) as r:
+        to_engine = ("127.0.0.1", r.port())
+        for kind, peer, src, dst, size in events[:-1]:
+            frame = MACS[dst] + MACS[src] + ETHERTYPE + bytes(size)
+            if kind == "tap":
+                r.tap.send(bytes(VNET_HDR_LEN) + frame)
+            else:
+                r.peers[peer].sendto(r.boxes[peer].seal(frame), to_engine)
+            settle(r.engine)
+        got = [r.boxes[0].open(d) for d in received(r.peers[0])]
+        assert [len(g) for g in got if isinstance(g, bytes)] == [74] * 4
+        assert r.engine.status()["fast_frames"] >= 3
 
 
 def test_a_known_flow_crosses_in_c_as_it_does_in_python() -> None:
