@@ -232,16 +232,17 @@ static uint32_t addr_hash(const addr_key *k)
 static addr_slot *addr_slot_of(Datapath *d, const addr_key *k, int for_insert)
 {
     uint32_t h = addr_hash(k);
+    addr_slot *free_slot = NULL; /* the first tombstone, if the key is not found after it */
     for (uint32_t i = 0; i < ADDR_SLOTS; i++) {
         addr_slot *s = &d->addrs[(h + i) & (ADDR_SLOTS - 1)];
         if (s->used == 1 && memcmp(&s->key, k, sizeof *k) == 0)
-            return s;
+            return s; /* (an address is in the table once: never a second slot for it) */
         if (s->used == 0)
-            return for_insert ? s : NULL;
-        if (s->used == 2 && for_insert)
-            return s; /* a tombstone */
+            return !for_insert ? NULL : free_slot ? free_slot : s;
+        if (s->used == 2 && for_insert && free_slot == NULL)
+            free_slot = s;
     }
-    return NULL;
+    return for_insert ? free_slot : NULL;
 }
 
 static channel *channel_at(Datapath *d, uint32_t id)
@@ -346,9 +347,9 @@ static int flush_run(Datapath *d, double now)
             if (sendto(d->udpfd, r->buf + at, r->lens[i], 0, (struct sockaddr *)&out->sa,
                        out->salen) != (ssize_t)r->lens[i]) {
                 for (int k = i; k < n; at += r->lens[k], k++) {
-                    up(d, out->sealed ? 5 : 3, NULL, 0, r->buf + at, (Py_ssize_t)r->lens[k],
-                       r->src);
-                    d->ups[d->nups - 1].out = r->out;
+                    if (up(d, out->sealed ? 5 : 3, NULL, 0, r->buf + at,
+                           (Py_ssize_t)r->lens[k], r->src) == 0)
+                        d->ups[d->nups - 1].out = r->out;
                 }
                 return 1;
             }
@@ -973,8 +974,10 @@ static PyObject *Datapath_channel(Datapath *d, PyObject *args)
         d->nch = n;
     }
     channel *c = &d->ch[id];
-    if (!c->used)
+    if (!c->used) {
+        unseal(c); /* (a channel an error left unused may still hold boxes) */
         memset(c, 0, sizeof *c);
+    }
     c->used = 1;
     c->max_frame = max_frame;
     c->fresh_for = fresh_for;
@@ -1043,11 +1046,9 @@ static PyObject *Datapath_sessions(Datapath *d, PyObject *args)
     double tx_until;
     if (!PyArg_ParseTuple(args, "IOdO!", &id, &tx, &tx_until, &PyList_Type, &rx))
         return NULL;
-    channel *c = channel_at(d, id);
-    if (c == NULL || c->local || (tx != Py_None && !PyObject_TypeCheck(tx, &BoxType)) ||
+    if ((tx != Py_None && !PyObject_TypeCheck(tx, &BoxType)) ||
         PyList_GET_SIZE(rx) > RX_SESSIONS) {
-        PyErr_SetString(PyExc_ValueError, "want a remote channel's id, a Box or None, and "
-                                          "up to 3 sessions");
+        PyErr_SetString(PyExc_ValueError, "want a Box or None, and up to 3 sessions");
         return NULL;
     }
     Box *boxes[RX_SESSIONS] = {NULL};
@@ -1067,6 +1068,11 @@ static PyObject *Datapath_sessions(Datapath *d, PyObject *args)
         }
         memcpy(index[i], ix, 4);
         boxes[i] = (Box *)box;
+    }
+    channel *c = channel_at(d, id); /* (after parsing, which may run Python code) */
+    if (c == NULL || c->local) {
+        PyErr_SetString(PyExc_ValueError, "want a remote channel's id");
+        return NULL;
     }
     unseal(c);
     c->sealed = 1;

@@ -132,12 +132,12 @@ class FastPath:
         else:
             self.native.sessions(id, None, 0.0, opens)
 
-    def resync(self, changed: set[SealedPeer], by_addr: dict[SockKey, Channel]) -> None:
-        """The channels of peers whose sessions changed, told again (and the set emptied)."""
-        for peer in changed:
-            ch = by_addr.get(peer.endpoint)
-            if ch is not None and ch.peer is peer and (id := self.ids.get(ch)) is not None:
-                self._sessions(id, peer)
+    def resync(self, changed: set[SealedPeer]) -> None:
+        """The channels of peers whose sessions changed, told again (and the set emptied):
+        a forgotten channel's peer has none left, so C opens nothing more of it."""
+        for ch, id in self.ids.items():
+            if ch.peer is not None and ch.peer in changed:
+                self._sessions(id, ch.peer)
         changed.clear()
 
     def cache(self, src: Channel, header: bytes, out: Channel) -> None:

@@ -212,7 +212,7 @@ class Engine(Inbound):
             if h is not None:
                 h()
         if changed:
-            fp.resync(changed, self.by_addr)
+            fp.resync(changed)
 
     def _upcalls(self, upcalls: list[Upcall]) -> None:
         """What the C datapath read and left to Python, as Python would have read it: one
@@ -244,8 +244,8 @@ class Engine(Inbound):
         C opened that no flow covers; a sealed datagram C could not send."""
         by_id = self._fp.by_id if self._fp is not None else {}
         src = by_id.get(u[2])
-        if src is None:
-            return
+        if src is None or (src is not self.local and self.by_addr.get(src.addr) is not src):
+            return  # (a channel forgotten since: what C did for it is not taken)
         if u[0] == 4:  # (C has said src was heard)
             self._deliver(src, [u[1]], now, 0)
             return

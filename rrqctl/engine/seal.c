@@ -16,6 +16,8 @@ size_t box_seal(Box *b, const uint8_t *frame, size_t n, uint8_t *out)
 {
     uint8_t nonce[12];
     int len = 0, fin = 0;
+    if (b->enc == NULL)
+        return 0; /* (a Box never initialised) */
     uint64_t c = b->counter++;
     nonce_of(c, nonce);
     memcpy(out, b->prefix, 8);
@@ -54,6 +56,8 @@ static void mark(Box *b, uint64_t c)
 long box_open(Box *b, const uint8_t *datagram, size_t n, uint8_t *out)
 {
     uint64_t c = 0;
+    if (b->dec == NULL)
+        return SEAL_BAD_TAG; /* (a Box never initialised) */
     for (int i = 7; i >= 0; i--)
         c = c << 8 | datagram[8 + i];
     if (b->any && c <= b->top) {
@@ -96,19 +100,17 @@ static int Box_init(Box *b, PyObject *args, PyObject *kw)
 {
     static char *names[] = {"send_key", "receive_key", "prefix", NULL};
     Py_buffer send, recv, prefix;
+    if (b->enc != NULL || b->dec != NULL) {
+        PyErr_SetString(PyExc_TypeError, "a Box is keyed once (its counter never goes back)");
+        return -1;
+    }
     if (!PyArg_ParseTupleAndKeywords(args, kw, "y*y*y*", names, &send, &recv, &prefix))
         return -1;
     int ok = send.len == 32 && recv.len == 32 && prefix.len == 8;
     if (ok) {
-        EVP_CIPHER_CTX_free(b->enc);
-        EVP_CIPHER_CTX_free(b->dec);
         b->enc = keyed(send.buf, 1);
         b->dec = keyed(recv.buf, 0);
         memcpy(b->prefix, prefix.buf, 8);
-        b->counter = 0;
-        b->top = 0;
-        b->any = 0;
-        memset(b->seen, 0, sizeof b->seen);
     }
     PyBuffer_Release(&send);
     PyBuffer_Release(&recv);
@@ -181,6 +183,10 @@ static int Box_set_counter(Box *b, PyObject *value, void *Py_UNUSED(closure))
     if (value == NULL || (c == (unsigned long long)-1 && PyErr_Occurred())) {
         if (!PyErr_Occurred())
             PyErr_SetString(PyExc_TypeError, "counter cannot be deleted");
+        return -1;
+    }
+    if (c < b->counter) {
+        PyErr_SetString(PyExc_ValueError, "a Box's counter never goes back");
         return -1;
     }
     b->counter = c;

@@ -251,3 +251,28 @@ def test_a_known_flow_crosses_in_c_as_it_does_in_python() -> None:
                 r.peers[peer].sendto(frame, to_engine)
             settle(r.engine)
         assert r.engine.status()["fast_frames"] >= 3
+
+
+@pytest.mark.parametrize("datapath", ["c", "python"])
+def test_a_forgotten_sealed_channel_gets_nothing_in(datapath: str) -> None:
+    """The key file changes (reload forgets the channel): the peer that held the old key
+    keeps sending under its old session, and nothing of it reaches the tap, on either
+    datapath (C is told at once that the channel has no sessions left)."""
+    with rig(datapath, sealed=True) as r:
+        e, to = r.engine, ("127.0.0.1", r.port())
+        r.peers[0].sendto(
+            r.boxes[0].seal(LOCAL_MACS[0] + REMOTE_MACS[0] + ETHERTYPE + bytes(50)), to
+        )
+        settle(e)
+        r.tap.send(bytes(VNET_HDR_LEN) + REMOTE_MACS[0] + LOCAL_MACS[0] + ETHERTYPE + bytes(50))
+        settle(e)
+        received(r.tap)
+        e.peers.rekeyed({str(KEYFILE)})  # (as reload does when the key file changed)
+        e.peers.set_remotes(e.settings.remotes, e._family(), e.clock())
+        settle(e)
+        r.peers[0].sendto(
+            r.boxes[0].seal(LOCAL_MACS[1] + REMOTE_MACS[3] + ETHERTYPE + b"x" * 50), to
+        )
+        settle(e)
+        assert received(r.tap) == []
+        assert e.status()["drops"].get("unknown-session") == 1

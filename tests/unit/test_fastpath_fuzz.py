@@ -14,6 +14,7 @@ import pytest
 
 from rrqctl.engine.gro import VNET_HDR_LEN
 from rrqctl.engine.stats import process_usage
+from rrqctl.engine.transport import TRANSPORT_PREFIX, PyBox
 from tests.unit.test_datapath_diff import ETHERTYPE, LOCAL_MACS, REMOTE_MACS, Rig, rig, settle
 
 pytest.importorskip("rrqctl.engine._fastpath")
@@ -140,3 +141,71 @@ def test_a_million_datagrams_and_frames_crash_nothing_and_leak_nothing(sealed: b
         if sealed:  # (what C did not open went up: Python refused and counted it)
             assert st["drops"].get("bad-tag", 0) > 0 and st["drops"].get("replay", 0) > 0
         assert grown < 8 << 20, f"RSS grew by {grown >> 20} MB"
+
+
+def test_a_box_is_keyed_once_and_its_counter_never_goes_back() -> None:
+    """A nonce is never used twice under one key: a Box cannot be keyed again (which would
+    start its counter over) nor its counter set back; one never keyed seals nothing."""
+    from rrqctl.engine._fastpath import Box
+
+    box = Box(bytes(32), bytes(range(32)), bytes(8))
+    first = box.seal(b"frame")
+    with pytest.raises(TypeError, match="keyed once"):
+        box.__init__(bytes(32), bytes(range(32)), bytes(8))
+    assert box.counter == 1
+    with pytest.raises(ValueError, match="never goes back"):
+        box.counter = 0
+    assert box.seal(b"frame") != first
+    unkeyed = Box.__new__(Box)
+    with pytest.raises(RuntimeError, match="could not seal"):
+        unkeyed.seal(b"frame")
+    assert unkeyed.open(first) == -3
+
+
+def _slot(port: int) -> int:
+    """The address-table slot fastpath.c's addr_hash (FNV-1a over the key) starts at for
+    127.0.0.1:port (an IPv4-mapped IPv6 address, the port, 6 zero bytes)."""
+    key = bytes(10) + b"\xff\xff" + bytes([127, 0, 0, 1]) + struct.pack("!H", port) + bytes(6)
+    h = 2166136261
+    for b in key:
+        h = ((h ^ b) * 16777619) & 0xFFFFFFFF
+    return h & 4095
+
+
+def test_an_address_is_in_the_table_once_so_a_reused_id_takes_nothing_of_it() -> None:
+    """A refreshed channel must find its own slot before a tombstone ahead of it: else a
+    stale slot would go on mapping its old address to the id, and once the id is reused for
+    a sealed channel, C would open what that old address sends with the new one's sessions."""
+    import select
+    import socket
+
+    from rrqctl.engine._fastpath import Box, Datapath
+
+    with contextlib.ExitStack() as stack:
+        socks = [stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
+                 for _ in range(3)]  # fmt: skip
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        old, peer, engine = socks
+        engine.setblocking(False)  # (as an engine's socket is: C reads until EAGAIN)
+        port = old.getsockname()[1]
+        clash = next(p for p in range(20000, 60000) if p != port and _slot(p) == _slot(port))
+        ep = stack.enter_context(select.epoll())
+        ep.register(engine.fileno(), select.EPOLLIN)
+        dp = Datapath(ep.fileno(), -1, engine.fileno(), socket.AF_INET)
+        far = 1e12
+        dp.channel(5, ("127.0.0.1", clash), 1500, 60.0, far)  # takes the slot
+        dp.channel(0, ("127.0.0.1", port), 1500, 60.0, far)  # the next one
+        dp.forget(5)  # a tombstone ahead of channel 0's slot
+        dp.channel(0, ("127.0.0.1", port), 1500, 60.0, far)  # refreshed: its own slot still
+        dp.forget(0)
+        dp.channel(0, ("127.0.0.1", peer.getsockname()[1]), 1500, 60.0, far)  # id reused
+        k1, k2 = os.urandom(32), os.urandom(32)
+        dp.sessions(0, None, 0.0, [(b"IDXB", Box(k2, k1, TRANSPORT_PREFIX + b"PEER"), far)])
+        sealed = PyBox(k1, k2, TRANSPORT_PREFIX + b"IDXB").seal(b"authentic, wrong address")
+        old.sendto(sealed, engine.getsockname())
+        ep.poll(1.0)
+        _, upcalls, _, heard = dp.poll(0.1, 0)
+        dp.stop()
+    assert [(u[0], u[1]) for u in upcalls] == [(1, [sealed])]  # up as read, not opened
+    assert heard == []
